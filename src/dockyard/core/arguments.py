@@ -1,0 +1,295 @@
+"""Arguments of a route: their description (`ArgSpec`) and their validator.
+
+Both are built ONCE per route, when the class is defined. Per-request work is a
+dict walk plus one pydantic validation per argument given; pydantic validators are
+shared between routes by annotation, so defining a thousand routes over a handful
+of types builds a handful of validators.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from dockyard.core.errors import ArgumentError
+
+__all__ = [
+    "ArgSpec",
+    "ArgumentValidator",
+    "build_arguments",
+    "describe_type",
+    "jsonable_default",
+]
+
+_EMPTY = inspect.Parameter.empty
+_NoneType = type(None)
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One argument of a route, as `/__dir__` describes it.
+
+    :param name: the keyword the caller sends.
+    :param kind: the expected type, e.g. ``"int"``, ``"list[str]"``, ``"enum"``, ``"any"``.
+    :param required: whether the call fails (422) without it.
+    :param default: the default value when not required (JSON form).
+    :param values: the accepted values, for enums and literals; otherwise None.
+    """
+
+    name: str
+    kind: str
+    required: bool
+    default: Any = None
+    values: tuple[Any, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The argument as JSON for `/__dir__`."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "required": self.required,
+            "default": self.default,
+            "values": list(self.values) if self.values is not None else None,
+        }
+
+    def describe(self) -> str:
+        """A short human form: ``n (int, default 1)``."""
+        if self.required:
+            return f"{self.name} ({self.kind}, required)"
+        return f"{self.name} ({self.kind}, default {self.default!r})"
+
+
+# One pydantic validator per distinct annotation, shared by every route using it.
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    try:
+        return _ADAPTERS[annotation]
+    except KeyError:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        _ADAPTERS[annotation] = adapter
+        return adapter
+    except TypeError:  # unhashable annotation (e.g. Annotated with a dict): build uncached
+        return TypeAdapter(annotation)
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin is Union or (origin is not None and getattr(origin, "__name__", "") == "UnionType"):
+        args = [a for a in typing.get_args(annotation) if a is not _NoneType]
+        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
+            return args[0], True
+    return annotation, False
+
+
+def describe_type(annotation: Any) -> tuple[str, tuple[Any, ...] | None]:
+    """Return ``(kind, values)`` describing ``annotation`` for `ArgSpec`.
+
+    :param annotation: a resolved type annotation (``_EMPTY``/``Any`` mean anything).
+    """
+    if annotation is _EMPTY or annotation is Any:
+        return "any", None
+    inner, optional = _unwrap_optional(annotation)
+    if typing.get_origin(inner) is typing.Annotated:
+        inner = typing.get_args(inner)[0]
+    values: tuple[Any, ...] | None = None
+    if isinstance(inner, type) and issubclass(inner, enum.Enum):
+        kind = "enum"
+        values = tuple(to_jsonable_python(m.value) for m in inner)
+    elif typing.get_origin(inner) is Literal:
+        kind = "enum"
+        values = typing.get_args(inner)
+    elif isinstance(inner, type) and not typing.get_args(inner):
+        kind = inner.__name__
+    else:
+        kind = str(inner).replace("typing.", "")
+    return (f"{kind} | None" if optional else kind), values
+
+
+def jsonable_default(value: Any) -> Any:
+    """``value`` as JSON for a spec, or its repr when it has no JSON form."""
+    try:
+        return to_jsonable_python(value)
+    except PydanticSerializationError:
+        return repr(value)
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    adapter: TypeAdapter[Any] | None  # None: accepts anything, unvalidated
+    required: bool
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class ArgumentValidator:
+    """Validates and coerces the keyword arguments of one route.
+
+    :param params: the route's parameters, in signature order.
+    :param arg_specs: their descriptions (used in error messages).
+    :param accepts_extra: whether the method takes ``**kwargs``.
+    :param where: ``"POST /greet (pkg.MyPackage.greet)"``, for error messages.
+    """
+
+    __slots__ = ("_accepted", "_arg_specs", "_extra", "_names", "_params", "_where")
+
+    def __init__(
+        self,
+        params: tuple[_Param, ...],
+        arg_specs: tuple[ArgSpec, ...],
+        accepts_extra: bool,
+        where: str,
+    ) -> None:
+        self._params = params
+        self._names = frozenset(p.name for p in params)
+        self._arg_specs = arg_specs
+        self._extra = accepts_extra
+        self._where = where
+        self._accepted = ", ".join(a.describe() for a in arg_specs) or "none"
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the validated keyword arguments for the call.
+
+        :param arguments: what the caller sent.
+        :raises ArgumentError: listing every missing, unknown or invalid argument (422).
+        """
+        out: dict[str, Any] = {}
+        problems: list[dict[str, Any]] = []
+        seen = 0
+        for param in self._params:
+            if param.name in arguments:
+                seen += 1
+                value = arguments[param.name]
+                if param.adapter is None:
+                    out[param.name] = value
+                    continue
+                try:
+                    out[param.name] = param.adapter.validate_python(value)
+                except PydanticValidationError as exc:
+                    for err in exc.errors(include_url=False, include_context=False):
+                        loc = ".".join(str(p) for p in (param.name, *err["loc"]))
+                        problems.append(
+                            {"field": loc, "problem": err["msg"], "input": _short(err["input"])}
+                        )
+            elif param.required:
+                problems.append({"field": param.name, "problem": "missing required argument"})
+        if len(arguments) > seen:
+            for name in arguments:
+                if name not in self._names:
+                    if self._extra:
+                        out[name] = arguments[name]
+                    else:
+                        problems.append({"field": name, "problem": "unknown argument"})
+        if problems:
+            self._fail(problems)
+        return out
+
+    def _fail(self, problems: list[dict[str, Any]]) -> typing.NoReturn:
+        listed = "; ".join(
+            f"{p['field']}: {p['problem']}" + (f" (got {p['input']})" if "input" in p else "")
+            for p in problems
+        )
+        raise ArgumentError(
+            f"invalid arguments for {self._where}: {listed}",
+            suggestion=f"accepted arguments: {self._accepted}",
+            details={"problems": problems, "accepted": [a.to_dict() for a in self._arg_specs]},
+        )
+
+
+def _resolve_hints(func: Callable[..., Any], owner: type) -> dict[str, Any]:
+    raw = getattr(func, "__annotations__", None) or {}
+    if not any(isinstance(v, str) for v in raw.values()):
+        return dict(raw)
+    # String annotations (``from __future__ import annotations``): evaluate them in the
+    # function's module, with the class body visible (the class is not in the module yet).
+    localns: dict[str, Any] = dict(vars(owner))
+    localns.setdefault(owner.__name__, owner)
+    try:
+        return typing.get_type_hints(func, localns=localns, include_extras=True)
+    except Exception as exc:
+        raise TypeError(
+            f"cannot resolve the type annotations of {owner.__qualname__}.{func.__name__}: "
+            f"{exc}; types named in a route's annotations must be importable from its "
+            "module (define them at module level, not inside a function)"
+        ) from exc
+
+
+def build_arguments(
+    func: Callable[..., Any], owner: type, where: str
+) -> tuple[tuple[ArgSpec, ...], ArgumentValidator, str | None]:
+    """Describe ``func``'s parameters and build their validator.
+
+    :param func: the route's function (first parameter is ``self``).
+    :param owner: the class defining it (its body is visible to string annotations).
+    :param where: how error messages name the route.
+    :returns: ``(arg_specs, validator, returns)``, ``returns`` describing the return annotation.
+    :raises TypeError: for signatures a caller could not satisfy over HTTP, or annotations
+        pydantic cannot validate.
+    """
+    hints = _resolve_hints(func, owner)
+    params = list(inspect.signature(func).parameters.values())
+    qualname = f"{owner.__qualname__}.{func.__name__}"
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise TypeError(f"route method {qualname} must take self as its first parameter")
+    arg_specs: list[ArgSpec] = []
+    checked: list[_Param] = []
+    accepts_extra = False
+    for param in params[1:]:
+        if param.kind is param.VAR_KEYWORD:
+            accepts_extra = True
+            continue
+        if param.kind is param.VAR_POSITIONAL:
+            continue  # never filled: callers send keywords
+        if param.kind is param.POSITIONAL_ONLY:
+            raise TypeError(
+                f"route method {qualname} has positional-only parameter {param.name!r}; "
+                "callers send keyword arguments, so remove the '/'"
+            )
+        annotation = hints.get(param.name, _EMPTY)
+        required = param.default is _EMPTY
+        kind, values = describe_type(annotation)
+        adapter = None
+        if annotation is not _EMPTY and annotation is not Any:
+            try:
+                adapter = _adapter(annotation)
+            except (PydanticSchemaGenerationError, PydanticUserError) as exc:
+                raise TypeError(
+                    f"route method {qualname}: parameter {param.name!r} is annotated "
+                    f"{annotation!r}, which Dockyard cannot validate ({exc.message}); use "
+                    "JSON types, enums, dataclasses or pydantic models"
+                ) from exc
+        arg_specs.append(
+            ArgSpec(
+                name=param.name,
+                kind=kind,
+                required=required,
+                default=None if required else jsonable_default(param.default),
+                values=values,
+            )
+        )
+        checked.append(_Param(param.name, adapter, required))
+    returns = hints.get("return", _EMPTY)
+    if returns is _EMPTY:
+        returns_kind = None
+    elif returns is None or returns is _NoneType:
+        returns_kind = "None"
+    elif isinstance(returns, type) and issubclass(returns, BaseModel):
+        returns_kind = returns.__name__
+    else:
+        returns_kind = describe_type(returns)[0]
+    specs = tuple(arg_specs)
+    return specs, ArgumentValidator(tuple(checked), specs, accepts_extra, where), returns_kind
