@@ -28,8 +28,9 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any, Callable, Dict, List, Type
+from typing import Any
 
 from steamship import Configuration, Steamship
 from steamship.invocable import InvocationContext, PackageService, post
@@ -57,14 +58,14 @@ def make_route(method_name: str) -> Callable[..., str]:
     return route
 
 
-def make_package(route_count: int) -> Type[PackageService]:
+def make_package(route_count: int) -> type[PackageService]:
     """A PackageService subclass with ``route_count`` @post routes ``say_hello_<i>``."""
     names = [f"say_hello_{i}" for i in range(route_count)]
     routes = {name: post(name)(make_route(name)) for name in names}
     return type(f"Hello{route_count}", (PackageService,), routes)
 
 
-def build_mixin_package(routes: List[List[Callable[..., str]]]) -> Type[PackageService]:
+def build_mixin_package(routes: list[list[Callable[..., str]]]) -> type[PackageService]:
     """Define one mixin per inner list (one @post route per function) and a package using them."""
     mixins = [
         type(
@@ -80,7 +81,7 @@ def build_mixin_package(routes: List[List[Callable[..., str]]]) -> Type[PackageS
 def per_request_us(route_count: int, client: Steamship, context: InvocationContext) -> float:
     """Median over ROUNDS of the mean microseconds for one ``internal_handler`` request."""
     package = make_package(route_count)
-    event: Dict[str, Any] = {
+    event: dict[str, Any] = {
         "invocation": {
             "httpVerb": "POST",
             "invocationPath": f"say_hello_{route_count - 1}",
@@ -131,7 +132,8 @@ def main() -> None:
             "per_request_us: median of 7 per-round means of Steamship's own internal_handler on "
             "an invocation-only event: InvocableRequest.parse_obj -> PackageService subclass "
             "constructed per request (clones its whole route table) -> instance(request) on a "
-            "1-string-arg @post route -> InvocableResponse.from_obj. Offline Steamship client built "
+            "1-string-arg @post route -> InvocableResponse.from_obj. Offline Steamship client "
+            "built "
             "once; outer handler() logging setup, per-request client construction, clientConfig "
             "parsing and response serialisation left out; root logger at default WARNING. "
             "build_1000_routes_ms: median of 7 definitions of 100 PackageMixin subclasses x 10 "

@@ -13,6 +13,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, TypeAdapter
@@ -26,6 +27,7 @@ __all__ = [
     "ArgSpec",
     "ArgumentValidator",
     "build_arguments",
+    "class_namespace",
     "describe_type",
     "jsonable_default",
 ]
@@ -92,11 +94,25 @@ def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+_DESCRIPTIONS: dict[Any, tuple[str, tuple[Any, ...] | None]] = {}
+
+
 def describe_type(annotation: Any) -> tuple[str, tuple[Any, ...] | None]:
     """Return ``(kind, values)`` describing ``annotation`` for `ArgSpec`.
 
     :param annotation: a resolved type annotation (``_EMPTY``/``Any`` mean anything).
     """
+    try:
+        return _DESCRIPTIONS[annotation]
+    except KeyError:
+        described = _describe(annotation)
+        _DESCRIPTIONS[annotation] = described
+        return described
+    except TypeError:  # unhashable annotation
+        return _describe(annotation)
+
+
+def _describe(annotation: Any) -> tuple[str, tuple[Any, ...] | None]:
     if annotation is _EMPTY or annotation is Any:
         return "any", None
     inner, optional = _unwrap_optional(annotation)
@@ -210,57 +226,119 @@ class ArgumentValidator:
         )
 
 
-def _resolve_hints(func: Callable[..., Any], owner: type) -> dict[str, Any]:
-    raw = getattr(func, "__annotations__", None) or {}
+# Compiled annotation strings, shared: compiling dominates resolving string annotations.
+_COMPILED: dict[str, CodeType] = {}
+
+
+def class_namespace(owner: type) -> dict[str, Any]:
+    """The names string annotations of ``owner``'s methods may use besides module globals:
+    its body, and itself (it is not bound in its module while it is being defined)."""
+    namespace = dict(vars(owner))
+    namespace.setdefault(owner.__name__, owner)
+    return namespace
+
+
+def _resolve_hints(
+    func: Callable[..., Any], owner: type, namespace: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    raw: dict[str, Any] = getattr(func, "__annotations__", None) or {}
     if not any(isinstance(v, str) for v in raw.values()):
         return dict(raw)
     # String annotations (``from __future__ import annotations``): evaluate them in the
-    # function's module, with the class body visible (the class is not in the module yet).
-    localns: dict[str, Any] = dict(vars(owner))
-    localns.setdefault(owner.__name__, owner)
-    try:
-        return typing.get_type_hints(func, localns=localns, include_extras=True)
-    except Exception as exc:
-        raise TypeError(
-            f"cannot resolve the type annotations of {owner.__qualname__}.{func.__name__}: "
-            f"{exc}; types named in a route's annotations must be importable from its "
-            "module (define them at module level, not inside a function)"
-        ) from exc
+    # function's module, with the class body visible.
+    globalns: dict[str, Any] = getattr(func, "__globals__", {})
+    localns = namespace if namespace is not None else class_namespace(owner)
+    hints: dict[str, Any] = {}
+    for name, value in raw.items():
+        if not isinstance(value, str):
+            hints[name] = value
+            continue
+        try:
+            code = _COMPILED.get(value)
+            if code is None:
+                code = _COMPILED[value] = compile(value, "<annotation>", "eval")
+            hints[name] = eval(code, globalns, localns)
+        except Exception as exc:
+            raise TypeError(
+                f"cannot resolve the annotation {value!r} of {owner.__qualname__}."
+                f"{func.__name__}({name}): {exc}; types named in a route's annotations must "
+                "be importable from its module (define them at module level, not inside a "
+                "function)"
+            ) from exc
+    return hints
+
+
+_POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
+_POSITIONAL_OR_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
+_VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
+_VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
+
+
+def _parameters(func: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
+    """``(name, kind, default)`` of each parameter, read off the code object when possible."""
+    if (
+        not inspect.isfunction(func)
+        or hasattr(func, "__wrapped__")
+        or hasattr(func, "__signature__")
+    ):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
+    # A plain function: its code object says it all, ~10x faster than inspect.signature.
+    code = func.__code__
+    positional = code.co_argcount
+    names = code.co_varnames
+    defaults = func.__defaults__ or ()
+    kwdefaults = func.__kwdefaults__ or {}
+    first_default = positional - len(defaults)
+    out: list[tuple[str, Any, Any]] = []
+    for i in range(positional):
+        kind = _POSITIONAL_ONLY if i < code.co_posonlyargcount else _POSITIONAL_OR_KEYWORD
+        out.append((names[i], kind, defaults[i - first_default] if i >= first_default else _EMPTY))
+    index = positional + code.co_kwonlyargcount
+    if code.co_flags & inspect.CO_VARARGS:
+        out.append((names[index], _VAR_POSITIONAL, _EMPTY))
+        index += 1
+    for name in names[positional : positional + code.co_kwonlyargcount]:
+        out.append((name, _KEYWORD_ONLY, kwdefaults.get(name, _EMPTY)))
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        out.append((names[index], _VAR_KEYWORD, _EMPTY))
+    return out
 
 
 def build_arguments(
-    func: Callable[..., Any], owner: type, where: str
+    func: Callable[..., Any], owner: type, where: str, namespace: Mapping[str, Any] | None = None
 ) -> tuple[tuple[ArgSpec, ...], ArgumentValidator, str | None]:
     """Describe ``func``'s parameters and build their validator.
 
     :param func: the route's function (first parameter is ``self``).
     :param owner: the class defining it (its body is visible to string annotations).
     :param where: how error messages name the route.
+    :param namespace: `class_namespace` of ``owner``, when the caller already built it.
     :returns: ``(arg_specs, validator, returns)``, ``returns`` describing the return annotation.
     :raises TypeError: for signatures a caller could not satisfy over HTTP, or annotations
         pydantic cannot validate.
     """
-    hints = _resolve_hints(func, owner)
-    params = list(inspect.signature(func).parameters.values())
+    hints = _resolve_hints(func, owner, namespace)
+    params = _parameters(func)
     qualname = f"{owner.__qualname__}.{func.__name__}"
-    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+    if not params or params[0][1] not in (_POSITIONAL_ONLY, _POSITIONAL_OR_KEYWORD):
         raise TypeError(f"route method {qualname} must take self as its first parameter")
     arg_specs: list[ArgSpec] = []
     checked: list[_Param] = []
     accepts_extra = False
-    for param in params[1:]:
-        if param.kind is param.VAR_KEYWORD:
+    for name, kind_, default in params[1:]:
+        if kind_ is _VAR_KEYWORD:
             accepts_extra = True
             continue
-        if param.kind is param.VAR_POSITIONAL:
+        if kind_ is _VAR_POSITIONAL:
             continue  # never filled: callers send keywords
-        if param.kind is param.POSITIONAL_ONLY:
+        if kind_ is _POSITIONAL_ONLY:
             raise TypeError(
-                f"route method {qualname} has positional-only parameter {param.name!r}; "
+                f"route method {qualname} has positional-only parameter {name!r}; "
                 "callers send keyword arguments, so remove the '/'"
             )
-        annotation = hints.get(param.name, _EMPTY)
-        required = param.default is _EMPTY
+        annotation = hints.get(name, _EMPTY)
+        required = default is _EMPTY
         kind, values = describe_type(annotation)
         adapter = None
         if annotation is not _EMPTY and annotation is not Any:
@@ -268,20 +346,20 @@ def build_arguments(
                 adapter = _adapter(annotation)
             except (PydanticSchemaGenerationError, PydanticUserError) as exc:
                 raise TypeError(
-                    f"route method {qualname}: parameter {param.name!r} is annotated "
+                    f"route method {qualname}: parameter {name!r} is annotated "
                     f"{annotation!r}, which Dockyard cannot validate ({exc.message}); use "
                     "JSON types, enums, dataclasses or pydantic models"
                 ) from exc
         arg_specs.append(
             ArgSpec(
-                name=param.name,
+                name=name,
                 kind=kind,
                 required=required,
-                default=None if required else jsonable_default(param.default),
+                default=None if required else jsonable_default(default),
                 values=values,
             )
         )
-        checked.append(_Param(param.name, adapter, required))
+        checked.append(_Param(name, adapter, required))
     returns = hints.get("return", _EMPTY)
     if returns is _EMPTY:
         returns_kind = None

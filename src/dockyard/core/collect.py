@@ -21,7 +21,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from dockyard.core.arguments import build_arguments
+from dockyard.core.arguments import build_arguments, class_namespace
 from dockyard.core.errors import MixinError, RouteConflictError
 from dockyard.core.routes import ROUTE_ATTR, RouteMarker, Verb
 from dockyard.core.spec import MethodSpec, PackageSpec, qualified_name
@@ -36,11 +36,15 @@ def _doc(func: Callable[..., Any]) -> str | None:
 
 
 def _method_specs(
-    cls: type, name: str, func: Callable[..., Any], marker: RouteMarker
+    cls: type,
+    name: str,
+    func: Callable[..., Any],
+    marker: RouteMarker,
+    namespace: dict[str, Any],
 ) -> list[MethodSpec]:
     routes = ", ".join(f"{r.verb.value} {r.path}" for r in marker.routes)
     where = f"{routes} ({qualified_name(cls)}.{name})"
-    args, validator, returns = build_arguments(func, cls, where)
+    args, validator, returns = build_arguments(func, cls, where, namespace)
     doc = _doc(func)
     return [
         MethodSpec(
@@ -127,11 +131,12 @@ def collect_routes(
             inherited[key] = _rebind(cls, method, override)
 
     level: dict[_Key, MethodSpec] = {}
+    namespace = class_namespace(cls)
     for name, value in body.items():
         marker = getattr(value, ROUTE_ATTR, None) if inspect.isfunction(value) else None
         if not isinstance(marker, RouteMarker):
             continue
-        for method in _method_specs(cls, name, value, marker):
+        for method in _method_specs(cls, name, value, marker, namespace):
             key = (method.verb, method.path)
             if method.path.startswith("/__") and not reserved_ok:
                 raise ValueError(
@@ -192,7 +197,9 @@ def merge_used_mixins(cls: type, mixin_base: type) -> tuple[tuple[type, ...], tu
                     raise MixinError(
                         f"{where}.USED_MIXIN_CLASSES lists both {qualified_name(other)} and "
                         f"{qualified_name(mixin)}",
-                        suggestion="list each mixin once; a subclass already brings its base's routes",
+                        suggestion=(
+                            "list each mixin once; a subclass already brings its base's routes"
+                        ),
                     )
             own.append(mixin)
     used: list[type] = []

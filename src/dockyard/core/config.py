@@ -75,8 +75,7 @@ def validate_config(
         config = {}
     if not isinstance(config, Mapping):
         raise ConfigError(
-            f"config for {owner} must be a mapping of names to values, "
-            f"got {type(config).__name__}",
+            f"config for {owner} must be a mapping of names to values, got {type(config).__name__}",
             suggestion="pass config as a dict, e.g. config={'name': 'value'}",
         )
     given = {k: v for k, v in config.items() if not (isinstance(v, str) and v == "")}

@@ -173,7 +173,7 @@ class MethodNotAllowedError(InvocationError, LookupError):
 
 
 class InternalError(InvocationError):
-    """A method raised an unexpected exception; the details are in the server log under ``error_id``.
+    """A method raised an unexpected exception; the traceback is logged under ``error_id``.
 
     :param error_id: the identifier under which the traceback was logged.
     """

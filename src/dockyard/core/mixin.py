@@ -26,10 +26,9 @@ class PackageMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        spec = PackageSpec(
-            cls.__name__, doc=inspect.cleandoc(cls.__doc__) if cls.__doc__ else None
-        )
-        spec.add_methods(collect_routes(cls, (), reserved_ok=False).values(), where=cls.__qualname__)
+        spec = PackageSpec(cls.__name__, doc=inspect.cleandoc(cls.__doc__) if cls.__doc__ else None)
+        routes = collect_routes(cls, (), reserved_ok=False)
+        spec.add_methods(routes.values(), where=cls.__qualname__)
         cls.spec = spec.freeze()
 
     def instance_init(self) -> None:

@@ -1,4 +1,4 @@
-"""What a call carries: `Invocation` (verb, path, arguments), `InvocationContext`, `InvocableRequest`.
+"""What a call carries: `Invocation`, `InvocationContext`, `InvocableRequest`.
 
 These are plain slotted dataclasses: one is built per request, so they cost
 nothing beyond their fields. `InvocableRequest.from_dict` reads the JSON wire
@@ -69,12 +69,16 @@ class InvocableRequest:
 
         :raises ValueError: naming the field that is missing or of the wrong type.
         """
+        if not isinstance(data, Mapping):
+            raise ValueError("request must be an object with an 'invocation' object")
         raw = data.get("invocation")
         if not isinstance(raw, Mapping):
             raise ValueError("request must have an 'invocation' object")
         verb = raw.get("http_verb", raw.get("httpVerb", "POST"))
         path = raw.get("invocation_path", raw.get("invocationPath"))
-        arguments = raw.get("arguments") or {}
+        arguments = raw.get("arguments")
+        if arguments is None:
+            arguments = {}
         if not isinstance(verb, str):
             raise ValueError("invocation.httpVerb must be a string such as 'POST'")
         if not isinstance(path, str):

@@ -110,7 +110,9 @@ class InvocableResponse:
         value: Any = None
         if string is not None:
             if not isinstance(string, str):
-                raise TypeError(f"InvocableResponse(string=...) needs a str, got {type(string).__name__}")
+                raise TypeError(
+                    f"InvocableResponse(string=...) needs a str, got {type(string).__name__}"
+                )
             value, inferred = string, MimeTypes.TEXT
         elif json is not _UNSET:
             value = _to_json(json)
@@ -185,7 +187,7 @@ def _infer(value: Any) -> tuple[Any, str]:
         return value, MimeTypes.TEXT
     if value is None or kind is bool or kind is int or kind is float:
         return value, MimeTypes.JSON
-    if isinstance(value, _BINARY_TYPES) or isinstance(value, io.IOBase):
+    if isinstance(value, (*_BINARY_TYPES, io.IOBase)):
         return _read_bytes(value), MimeTypes.BINARY
     # Everything else, str subclasses (StrEnum members) included, travels as JSON.
     return _to_json(value), MimeTypes.JSON

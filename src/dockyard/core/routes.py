@@ -14,7 +14,7 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from types import FunctionType, MappingProxyType
 from typing import Any, TypeVar
 
 __all__ = [
@@ -33,6 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The one attribute a route decorator sets on a function.
 ROUTE_ATTR = "dockyard_route"
+
+_ASYNC_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 
 #: The JSON-primitive values route config may hold.
 ConfigValue = str | bool | int | float
@@ -73,8 +75,8 @@ def normalize_path(path: str) -> str:
     if not isinstance(path, str):
         raise ValueError(f"route path must be a string, got {type(path).__name__}")
     # Fast path: already normal (the common case on every request).
-    if path[:1] == "/" and path[-1:] != "/" and "//" not in path and path == path.strip():
-        if len(path) > 1:
+    if len(path) > 1 and path[0] == "/" and path[-1] != "/" and "//" not in path:  # noqa: SIM102
+        if path == path.strip():
             return path
     segments = [s for s in path.strip().split("/") if s]
     if not segments:
@@ -140,11 +142,11 @@ def endpoint(verb: Verb | str, path: str, **config: Any) -> Callable[[F], F]:
     route = Route(parsed_verb, normal, MappingProxyType(_check_config(config, where)))
 
     def decorate(func: F) -> F:
-        if isinstance(func, (staticmethod, classmethod)) or not inspect.isfunction(func):
+        if not isinstance(func, FunctionType):
             raise TypeError(
                 f"{where} decorates {func!r}; routes must decorate plain methods defined with def"
             )
-        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        if func.__code__.co_flags & _ASYNC_FLAGS:
             raise TypeError(
                 f"{where} decorates async function {func.__qualname__}; "
                 "Dockyard routes are synchronous: define it with def"

@@ -102,7 +102,7 @@ class Invocable(metaclass=_InvocableMeta):
             raise DockyardError(
                 f"{type(self).__qualname__}.__init__ did not call Invocable.__init__",
                 code="incomplete_instance",
-                suggestion="call super().__init__(config=config, context=context) first in __init__",
+                suggestion="call super().__init__(config=config, context=context) in __init__",
             )
 
     # --- dispatch -------------------------------------------------------------------
@@ -171,7 +171,9 @@ class Invocable(metaclass=_InvocableMeta):
         spec = self.spec
         return spec.copy() if spec.frozen else spec
 
-    def add_api_route(self, method_spec: MethodSpec, permit_overwrite_of_existing: bool = False) -> None:
+    def add_api_route(
+        self, method_spec: MethodSpec, permit_overwrite_of_existing: bool = False
+    ) -> None:
         """Add a route to this instance only (the class and other instances never see it).
 
         :param method_spec: the route; it binds by name to this instance's method (or
@@ -210,7 +212,8 @@ def _build_spec(cls: type[Invocable], *, reserved_ok: bool) -> PackageSpec:
         config_model=model,
         config_params=describe_config(model),
     )
-    spec.add_methods(collect_routes(cls, own, reserved_ok=reserved_ok).values(), where=cls.__qualname__)
+    routes = collect_routes(cls, own, reserved_ok=reserved_ok)
+    spec.add_methods(routes.values(), where=cls.__qualname__)
     return spec.freeze()
 
 
@@ -253,7 +256,9 @@ class PackageService(Invocable):
                 f"{type(self).__qualname__} lists {names} in USED_MIXIN_CLASSES but never "
                 f"added {'it' if len(missing) == 1 else 'them'}",
                 code="mixin_not_added",
-                suggestion=f"call self.add_mixin({first}(...)) in __init__, after super().__init__(...)",
+                suggestion=(
+                    f"call self.add_mixin({first}(...)) in __init__, after super().__init__(...)"
+                ),
                 details={"missing": [qualified_name(m) for m in missing]},
             )
 
@@ -290,7 +295,9 @@ class PackageService(Invocable):
             may_replace=_placeholder_of(mixin_class),
         )
 
-    def add_mixin(self, mixin: PackageMixin, permit_overwrite_of_existing_methods: bool = False) -> None:
+    def add_mixin(
+        self, mixin: PackageMixin, permit_overwrite_of_existing_methods: bool = False
+    ) -> None:
         """Bind ``mixin``'s routes to it, on this instance only; all or nothing.
 
         Routes of a mixin listed in ``USED_MIXIN_CLASSES`` are already in the spec and
@@ -313,7 +320,10 @@ class PackageService(Invocable):
             )
         mixin_cls = type(mixin)
         keys = [k for k in mixin_cls.__mro__ if k not in (PackageMixin, object)]
-        taken = [k for k in keys if k in self._mixin_targets]
+        # Only the class itself and the classes owning its routes bind routes: a helper
+        # base shared by two different mixins (with no routes of its own) is no clash.
+        binding = {mixin_cls} | {m.owner for m in mixin_cls.spec.methods}
+        taken = [k for k in keys if k in self._mixin_targets and k in binding]
         if taken and not permit_overwrite_of_existing_methods:
             raise MixinError(
                 f"{type(self).__qualname__} already has a {qualified_name(taken[0])} mixin "
@@ -322,9 +332,13 @@ class PackageService(Invocable):
                 suggestion="add each mixin once, or pass permit_overwrite_of_existing_methods=True",
             )
         current = self.spec
-        needed = [
-            m for m in mixin_cls.spec.methods if current.get_method(m.verb, m.path) is not m
-        ]
+        # A listed mixin's routes were resolved at class definition (the package's own
+        # routes may override some of them): only bind it.
+        needed: list[MethodSpec] = []
+        if mixin_cls not in current.used_mixins:
+            needed = [
+                m for m in mixin_cls.spec.methods if current.get_method(m.verb, m.path) is not m
+            ]
         if needed:
             spec = self._writable_spec()
             self.scan_mixin(spec, mixin_cls, mixin, permit_overwrite_of_existing_methods)

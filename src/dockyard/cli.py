@@ -1,0 +1,222 @@
+"""The ``dockyard`` command line (click, following Flask's conventions).
+
+``dockyard invoke TARGET METHOD key=value ...`` runs a package method in-process;
+``dockyard routes TARGET [--json]`` lists a package's routes. TARGET is
+``path/to/file.py:ClassName`` or ``package.module:ClassName``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dockyard import __version__
+from dockyard.core.errors import DockyardError
+from dockyard.core.request import InvocableRequest, Invocation
+from dockyard.core.routes import Verb, normalize_path
+from dockyard.core.service import Invocable
+
+__all__ = ["cli", "load_target", "main", "parse_assignments"]
+
+
+def _load_module(spec_text: str) -> Any:
+    if spec_text.endswith(".py") or "/" in spec_text or "\\" in spec_text:
+        path = Path(spec_text)
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {spec_text}", param_hint="TARGET")
+        directory = str(path.resolve().parent)
+        # Like `flask --app`, let the file import its siblings.
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        name = path.stem
+        if not name.isidentifier() or name in sys.modules:
+            name = f"dockyard_target_{name}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise click.BadParameter(f"cannot import {spec_text} as Python", param_hint="TARGET")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(spec_text)
+    except ModuleNotFoundError as exc:
+        raise click.BadParameter(
+            f"cannot import module {spec_text!r}: {exc}", param_hint="TARGET"
+        ) from exc
+
+
+def load_target(target: str) -> type[Invocable]:
+    """Import ``file.py:Class`` or ``module:Class`` and return the invocable class.
+
+    :raises click.BadParameter: naming what is missing and what the module does define.
+    """
+    module_text, sep, attr = target.rpartition(":")
+    if not sep or not module_text or not attr:
+        raise click.BadParameter(
+            f"{target!r} is not FILE.py:Class or module:Class, e.g. examples/hello.py:MyPackage",
+            param_hint="TARGET",
+        )
+    module = _load_module(module_text)
+    obj = getattr(module, attr, None)
+    if obj is None:
+        found = sorted(
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type)
+            and issubclass(value, Invocable)
+            and value.__module__ == module.__name__
+        )
+        raise click.BadParameter(
+            f"{module_text} has no {attr!r}; invocables it defines: {', '.join(found) or 'none'}",
+            param_hint="TARGET",
+        )
+    if not (isinstance(obj, type) and issubclass(obj, Invocable)):
+        raise click.BadParameter(
+            f"{target} is {obj!r}, not a PackageService (or other Invocable) subclass",
+            param_hint="TARGET",
+        )
+    return obj
+
+
+def parse_assignments(items: Iterable[str], what: str) -> dict[str, Any]:
+    """Parse ``key=value`` (a string) and ``key:=json`` (a JSON value) items.
+
+    :param items: the items as typed.
+    :param what: names them in errors (``"argument"``, ``"config"``).
+    :raises click.BadParameter: for a malformed item, bad JSON, or a repeated key.
+    """
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or key == ":":
+            raise click.BadParameter(
+                f"{what} {item!r} must look like name=text or name:=<json>, e.g. name=Ted or n:=5"
+            )
+        loaded: Any = value
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                loaded = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise click.BadParameter(
+                    f"{what} {key}:= is not valid JSON ({exc.msg} at column {exc.colno}): {value!r}"
+                ) from None
+        if key in parsed:
+            raise click.BadParameter(f"{what} {key!r} is given twice")
+        parsed[key] = loaded
+    return parsed
+
+
+def _fail(error: DockyardError) -> None:
+    click.echo(f"Error: {error.message}", err=True)
+    if error.suggestion:
+        click.echo(f"Hint: {error.suggestion}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dockyard")
+def cli() -> None:
+    """Dockyard: build HTTP services out of pip-installable packages, mixins and plugins."""
+
+
+@cli.command("invoke")
+@click.argument("target")
+@click.argument("method")
+@click.argument("arguments", nargs=-1)
+@click.option(
+    "-X",
+    "--verb",
+    type=click.Choice([v.value for v in Verb], case_sensitive=False),
+    help="HTTP verb; by default the only verb METHOD answers, else POST.",
+)
+@click.option(
+    "-c", "--config", "config_items", multiple=True, help="Config as name=text or name:=<json>."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, whatever it is.")
+def invoke_command(
+    target: str,
+    method: str,
+    arguments: tuple[str, ...],
+    verb: str | None,
+    config_items: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Run METHOD of the package TARGET in-process and print the result.
+
+    TARGET is FILE.py:Class or module:Class. ARGUMENTS are name=text or name:=<json>.
+    The package is constructed with the given config and its instance_init runs first,
+    as for a new instance.
+
+        dockyard invoke examples/hello.py:MyPackage say_hello name=Ted
+    """
+    cls = load_target(target)
+    kwargs = parse_assignments(arguments, "argument")
+    config = parse_assignments(config_items, "config")
+    try:
+        path = normalize_path(method)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="METHOD") from None
+    if verb is None:
+        verbs = cls.spec.verbs_for(path)
+        verb = verbs[0].value if len(verbs) == 1 else Verb.POST.value
+    try:
+        instance = cls(config=config)
+        instance.instance_init()
+    except DockyardError as exc:
+        _fail(exc)
+        return
+    response = instance(
+        InvocableRequest(
+            invocation=Invocation(http_verb=verb, invocation_path=path, arguments=kwargs)
+        )
+    )
+    if response.error is not None:
+        _fail(response.error)
+        return
+    data = response.data
+    if isinstance(data, bytes) and not as_json:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    elif isinstance(data, str) and not as_json:
+        click.echo(data)
+    else:
+        click.echo(json.dumps(data if not isinstance(data, bytes) else data.hex(), indent=2))
+
+
+@cli.command("routes")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the full route table as JSON.")
+def routes_command(target: str, as_json: bool) -> None:
+    """List the routes of the package TARGET (FILE.py:Class or module:Class)."""
+    spec = load_target(target).spec
+    if as_json:
+        click.echo(json.dumps(spec.to_dict()["methods"], indent=2))
+        return
+    rows = [
+        (
+            m.verb.value,
+            m.path,
+            f"{m.class_name.rsplit('.', 1)[-1]}.{m.name}",
+            ", ".join(a.describe() for a in m.args),
+        )
+        for m in spec.methods
+    ]
+    header = ("VERB", "PATH", "METHOD", "ARGUMENTS")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
+        click.echo("  ".join([*cells, row[3]]).rstrip())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
