@@ -146,13 +146,27 @@ def collect_routes(
             if key in level:
                 raise RouteConflictError(level[key], method, where=where)
             level[key] = method
+    via: dict[_Key, type] = {}
     for mixin in level_mixins:
         mixin_spec: PackageSpec = mixin.spec  # type: ignore[attr-defined]
         for method in mixin_spec.methods:
             key = (method.verb, method.path)
             if key in level:
-                raise RouteConflictError(level[key], method, where=where)
+                other = via.get(key)
+                raise RouteConflictError(
+                    level[key],
+                    method,
+                    where=where,
+                    suggestion=(
+                        f"mixins {qualified_name(other)} and {qualified_name(mixin)} both "
+                        "bring it; list only one of them, or override the route in "
+                        f"{cls.__qualname__}"
+                    )
+                    if other is not None
+                    else None,
+                )
             level[key] = method
+            via[key] = mixin
 
     for key, (first, second) in unresolved.items():
         if key not in level:

@@ -80,7 +80,7 @@ class InvocableResponse:
     :param error: the error, for a failed call.
     """
 
-    __slots__ = ("data", "error", "http", "mime_type")
+    __slots__ = ("_text", "data", "error", "http", "mime_type")
 
     def __init__(
         self,
@@ -121,6 +121,8 @@ class InvocableResponse:
         elif data is not _UNSET:
             value, inferred = _infer(data)
         self.data: Any = value
+        # A text body (string=, or a plain str) is sent as is, whatever mime type it claims.
+        self._text = inferred == MimeTypes.TEXT
         self.mime_type: str = mime_type or inferred
         self.http: Http = http if http is not None else Http(status=error.status if error else 200)
         self.error: DockyardError | None = error
@@ -132,6 +134,7 @@ class InvocableResponse:
             return value
         response = cls.__new__(cls)
         response.data, response.mime_type = _infer(value)
+        response._text = response.mime_type == MimeTypes.TEXT
         response.http = Http()
         response.error = None
         return response
@@ -157,8 +160,8 @@ class InvocableResponse:
             return _json.dumps(self.error.to_dict()).encode()
         if isinstance(self.data, bytes):
             return self.data
-        if isinstance(self.data, str) and self.mime_type != MimeTypes.JSON:
-            return self.data.encode()
+        if self._text:
+            return str(self.data).encode()
         return _json.dumps(self.data).encode()
 
     def __repr__(self) -> str:

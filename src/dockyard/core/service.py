@@ -116,12 +116,15 @@ class Invocable(metaclass=_InvocableMeta):
         invocation = request.invocation
         spec = self.spec
         try:
-            verb = Verb.parse(invocation.http_verb)
             path = normalize_path(invocation.invocation_path)
         except ValueError as exc:
             return InvocableResponse.from_error(
                 RouteNotFoundError(str(exc), suggestion=self._routes_listing(spec))
             )
+        try:
+            verb = Verb.parse(invocation.http_verb)
+        except ValueError as exc:
+            return InvocableResponse.from_error(self._bad_verb(spec, path, str(exc)))
         method = spec.route(verb, path)
         if method is None:
             return InvocableResponse.from_error(self._miss(spec, verb, path))
@@ -149,14 +152,23 @@ class Invocable(metaclass=_InvocableMeta):
             shown += f", ... ({len(routes) - _LISTED_ROUTES} more; GET /__dir__ lists all)"
         return f"available routes: {shown}"
 
+    def _bad_verb(self, spec: PackageSpec, path: str, problem: str) -> DockyardError:
+        verbs = sorted(v.value for v in spec.verbs_for(path))
+        if not verbs:
+            return RouteNotFoundError(problem, suggestion=self._routes_listing(spec))
+        return MethodNotAllowedError(
+            f"{path} on {spec.name}: {problem}",
+            suggestion=f"call it with {', '.join(verbs)}",
+            details={"allowed": verbs},
+        )
+
     def _miss(self, spec: PackageSpec, verb: Verb, path: str) -> DockyardError:
-        verbs = spec.verbs_for(path)
+        verbs = sorted(v.value for v in spec.verbs_for(path))
         if verbs:
-            allowed = ", ".join(sorted(v.value for v in verbs))
             return MethodNotAllowedError(
                 f"{path} on {spec.name} does not answer {verb.value}",
-                suggestion=f"call it with {allowed}",
-                details={"allowed": sorted(v.value for v in verbs)},
+                suggestion=f"call it with {', '.join(verbs)}",
+                details={"allowed": verbs},
             )
         return RouteNotFoundError(
             f"no route {verb.value} {path} on {spec.name}",
