@@ -23,6 +23,7 @@ Figures are medians over rounds of per-round means (the machine is shared and no
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import subprocess
@@ -35,7 +36,7 @@ from typing import Any
 from dockyard import InvocableRequest, Invocation, PackageMixin, PackageService, post
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUNDS = 7
+ROUNDS = 9
 ROUTE_COUNTS = (1, 10, 100, 1000)
 REQUESTS_PER_ROUND = 20_000
 TARGET_US_AT_1 = 15.0
@@ -62,47 +63,64 @@ def make_package(route_count: int) -> type[PackageService]:
     return type(f"Bench{route_count}", (PackageService,), body)
 
 
-def per_request_us(route_count: int) -> float:
-    """Median over rounds of the mean µs per request to the middle route."""
-    instance = make_package(route_count)()
-    path = f"say_hello_{route_count // 2}"
-    check = instance(
-        InvocableRequest(
-            invocation=Invocation(http_verb="POST", invocation_path=path, arguments={"name": "Ted"})
-        )
-    )
-    assert check.data == "Hello, Ted!", check
-    means = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(REQUESTS_PER_ROUND):
-            instance(
+def per_request_us() -> dict[int, float]:
+    """Median over rounds of the mean µs per request to the middle route, per route count.
+
+    Rounds are interleaved across route counts, so machine noise hits every count alike.
+    """
+    calls: dict[int, Callable[[], Any]] = {}
+    for count in ROUTE_COUNTS:
+        instance = make_package(count)()
+        path = f"say_hello_{count // 2}"
+
+        def call(instance: PackageService = instance, path: str = path) -> Any:
+            return instance(
                 InvocableRequest(
                     invocation=Invocation(
                         http_verb="POST", invocation_path=path, arguments={"name": "Ted"}
                     )
                 )
             )
-        means.append((time.perf_counter() - start) / REQUESTS_PER_ROUND * 1e6)
-    return statistics.median(means)
+
+        assert call().data == "Hello, Ted!"
+        calls[count] = call
+    means: dict[int, list[float]] = {count: [] for count in ROUTE_COUNTS}
+    for _ in range(ROUNDS):
+        for count, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(REQUESTS_PER_ROUND):
+                call()
+            means[count].append((time.perf_counter() - start) / REQUESTS_PER_ROUND * 1e6)
+    return {count: statistics.median(values) for count, values in means.items()}
 
 
-def build_ms() -> tuple[float, float]:
-    """Median ms to define 100 mixins x 10 routes + the package; and the package alone."""
+def build_ms(collect_garbage: bool) -> tuple[float, float]:
+    """Median ms to define 100 mixins x 10 routes + the package; and the package alone.
+
+    :param collect_garbage: leave the cyclic GC on while timing. A full collection that
+        happens to fall inside a round costs as much as the build itself here (pydantic
+        keeps ~10^5 objects alive), so rounds are also timed with it off, as timeit does.
+    """
     totals, packages = [], []
     for round_ in range(ROUNDS):
-        start = time.perf_counter()
-        mixins = [
-            type(
-                f"Mixin{round_}_{m}",
-                (PackageMixin,),
-                {f"m{m}_r{r}": post(f"m{m}/r{r}")(make_route(f"m{m}_r{r}")) for r in range(10)},
-            )
-            for m in range(100)
-        ]
-        middle = time.perf_counter()
-        package = type(f"Composed{round_}", (PackageService,), {"USED_MIXIN_CLASSES": mixins})
-        end = time.perf_counter()
+        gc.collect()
+        if not collect_garbage:
+            gc.disable()
+        try:
+            start = time.perf_counter()
+            mixins = [
+                type(
+                    f"Mixin{round_}_{m}",
+                    (PackageMixin,),
+                    {f"m{m}_r{r}": post(f"m{m}/r{r}")(make_route(f"m{m}_r{r}")) for r in range(10)},
+                )
+                for m in range(100)
+            ]
+            middle = time.perf_counter()
+            package = type(f"Composed{round_}", (PackageService,), {"USED_MIXIN_CLASSES": mixins})
+            end = time.perf_counter()
+        finally:
+            gc.enable()
         assert len(package.spec) == 1000 + 3, len(package.spec)  # + the built-in routes
         totals.append((end - start) * 1e3)
         packages.append((end - middle) * 1e3)
@@ -134,8 +152,9 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip the Steamship side")
     options = parser.parse_args()
 
-    ours = {n: per_request_us(n) for n in ROUTE_COUNTS}
-    total_ms, package_ms = build_ms()
+    ours = per_request_us()
+    total_ms, package_ms = build_ms(collect_garbage=True)
+    total_nogc_ms, package_nogc_ms = build_ms(collect_garbage=False)
     peer = None if options.no_peers else steamship()
 
     print(f"Per request (median of {ROUNDS} rounds; µs):")
@@ -146,8 +165,8 @@ def main() -> None:
         print(f"{n:>7}  {ours[n]:9.2f}  {theirs if theirs else '-':>10}  {ratio:>8}")
     print()
     print("Class build, 100 mixins x 10 routes (median ms):")
-    print(f"  dockyard, mixin classes + package: {total_ms:.2f}")
-    print(f"  dockyard, package class alone:     {package_ms:.2f}")
+    print(f"  dockyard, mixin classes + package: {total_ms:.2f} (GC off: {total_nogc_ms:.2f})")
+    print(f"  dockyard, package class alone:     {package_ms:.2f} (GC off: {package_nogc_ms:.2f})")
     if peer:
         theirs = peer["build_1000_routes_ms"]
         ratio = theirs / total_ms

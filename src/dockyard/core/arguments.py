@@ -140,11 +140,8 @@ def jsonable_default(value: Any) -> Any:
         return repr(value)
 
 
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    adapter: TypeAdapter[Any] | None  # None: accepts anything, unvalidated
-    required: bool
+# (name, validator or None for "anything", required)
+_Param = tuple[str, "TypeAdapter[Any] | None", bool]
 
 
 def _short(value: Any) -> str:
@@ -161,7 +158,7 @@ class ArgumentValidator:
     :param where: ``"POST /greet (pkg.MyPackage.greet)"``, for error messages.
     """
 
-    __slots__ = ("_accepted", "_arg_specs", "_extra", "_names", "_params", "_where")
+    __slots__ = ("_arg_specs", "_extra", "_names", "_params", "_where")
 
     def __init__(
         self,
@@ -171,11 +168,14 @@ class ArgumentValidator:
         where: str,
     ) -> None:
         self._params = params
-        self._names = frozenset(p.name for p in params)
+        self._names = frozenset(p[0] for p in params)
         self._arg_specs = arg_specs
         self._extra = accepts_extra
         self._where = where
-        self._accepted = ", ".join(a.describe() for a in arg_specs) or "none"
+
+    def accepted(self) -> str:
+        """The accepted arguments, described: ``name (str, required), n (int, default 1)``."""
+        return ", ".join(a.describe() for a in self._arg_specs) or "none"
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Return the validated keyword arguments for the call.
@@ -186,23 +186,23 @@ class ArgumentValidator:
         out: dict[str, Any] = {}
         problems: list[dict[str, Any]] = []
         seen = 0
-        for param in self._params:
-            if param.name in arguments:
+        for name, adapter, required in self._params:
+            if name in arguments:
                 seen += 1
-                value = arguments[param.name]
-                if param.adapter is None:
-                    out[param.name] = value
+                value = arguments[name]
+                if adapter is None:
+                    out[name] = value
                     continue
                 try:
-                    out[param.name] = param.adapter.validate_python(value)
+                    out[name] = adapter.validate_python(value)
                 except PydanticValidationError as exc:
                     for err in exc.errors(include_url=False, include_context=False):
-                        loc = ".".join(str(p) for p in (param.name, *err["loc"]))
+                        loc = ".".join(str(p) for p in (name, *err["loc"]))
                         problems.append(
                             {"field": loc, "problem": err["msg"], "input": _short(err["input"])}
                         )
-            elif param.required:
-                problems.append({"field": param.name, "problem": "missing required argument"})
+            elif required:
+                problems.append({"field": name, "problem": "missing required argument"})
         if len(arguments) > seen:
             for name in arguments:
                 if name not in self._names:
@@ -221,7 +221,7 @@ class ArgumentValidator:
         )
         raise ArgumentError(
             f"invalid arguments for {self._where}: {listed}",
-            suggestion=f"accepted arguments: {self._accepted}",
+            suggestion=f"accepted arguments: {self.accepted()}",
             details={"problems": problems, "accepted": [a.to_dict() for a in self._arg_specs]},
         )
 
@@ -242,7 +242,10 @@ def _resolve_hints(
     func: Callable[..., Any], owner: type, namespace: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     raw: dict[str, Any] = getattr(func, "__annotations__", None) or {}
-    if not any(isinstance(v, str) for v in raw.values()):
+    for value in raw.values():
+        if isinstance(value, str):
+            break
+    else:
         return dict(raw)
     # String annotations (``from __future__ import annotations``): evaluate them in the
     # function's module, with the class body visible.
@@ -359,7 +362,7 @@ def build_arguments(
                 values=values,
             )
         )
-        checked.append(_Param(name, adapter, required))
+        checked.append((name, adapter, required))
     returns = hints.get("return", _EMPTY)
     if returns is _EMPTY:
         returns_kind = None

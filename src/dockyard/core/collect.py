@@ -41,9 +41,10 @@ def _method_specs(
     func: Callable[..., Any],
     marker: RouteMarker,
     namespace: dict[str, Any],
+    class_name: str,
 ) -> list[MethodSpec]:
-    routes = ", ".join(f"{r.verb.value} {r.path}" for r in marker.routes)
-    where = f"{routes} ({qualified_name(cls)}.{name})"
+    routes = ", ".join([f"{r.verb.value} {r.path}" for r in marker.routes])
+    where = f"{routes} ({class_name}.{name})"
     args, validator, returns = build_arguments(func, cls, where, namespace)
     doc = _doc(func)
     return [
@@ -136,7 +137,7 @@ def collect_routes(
         marker = getattr(value, ROUTE_ATTR, None) if inspect.isfunction(value) else None
         if not isinstance(marker, RouteMarker):
             continue
-        for method in _method_specs(cls, name, value, marker, namespace):
+        for method in _method_specs(cls, name, value, marker, namespace, where):
             key = (method.verb, method.path)
             if method.path.startswith("/__") and not reserved_ok:
                 raise ValueError(
