@@ -197,15 +197,21 @@ def test_positional_only_parameter_is_a_type_error() -> None:
         define()
 
 
-def test_no_validator_is_built_during_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    built: list[Any] = []
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The annotations a pydantic TypeAdapter is built for from now on."""
+    annotations: list[Any] = []
     real = arguments_module.TypeAdapter
 
     def counting(annotation: Any, *args: Any, **kwargs: Any) -> Any:
-        built.append(annotation)
+        annotations.append(annotation)
         return real(annotation, *args, **kwargs)
 
     monkeypatch.setattr(arguments_module, "TypeAdapter", counting)
+    return annotations
+
+
+def test_no_validator_is_built_during_requests(built: list[Any]) -> None:
     for _ in range(3):
         assert _call("add", a="1").data == 2
         assert _call("paint", color="red").data == "red/s"
@@ -214,16 +220,7 @@ def test_no_validator_is_built_during_requests(monkeypatch: pytest.MonkeyPatch) 
     assert built == []
 
 
-def test_routes_with_one_annotation_share_one_validator(monkeypatch: pytest.MonkeyPatch) -> None:
-    built: list[Any] = []
-    real = arguments_module.TypeAdapter
-
-    def counting(annotation: Any, *args: Any, **kwargs: Any) -> Any:
-        built.append(annotation)
-        return real(annotation, *args, **kwargs)
-
-    monkeypatch.setattr(arguments_module, "TypeAdapter", counting)
-
+def test_routes_with_one_annotation_share_one_validator(built: list[Any]) -> None:
     class Shared(PackageService):
         @post("one")
         def one(self, mode: Literal["shared-only-here"]) -> str:

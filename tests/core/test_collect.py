@@ -8,9 +8,6 @@ import pytest
 
 import dockyard.core.collect
 from dockyard import (
-    InvocableRequest,
-    InvocableResponse,
-    Invocation,
     PackageMixin,
     PackageService,
     RouteConflictError,
@@ -18,14 +15,7 @@ from dockyard import (
     get,
     post,
 )
-
-
-def call(inst: Any, verb: str, path: str, **args: Any) -> InvocableResponse:
-    return inst(
-        InvocableRequest(
-            invocation=Invocation(http_verb=verb, invocation_path=path, arguments=args)
-        )
-    )
+from dockyard.testing import call
 
 
 def qn(cls: type) -> str:

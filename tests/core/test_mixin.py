@@ -12,9 +12,6 @@ import pytest
 
 from dockyard import (
     DockyardError,
-    InvocableRequest,
-    InvocableResponse,
-    Invocation,
     MixinError,
     PackageMixin,
     PackageService,
@@ -23,14 +20,7 @@ from dockyard import (
     get,
     post,
 )
-
-
-def call(inst: Any, verb: str, path: str, **args: Any) -> InvocableResponse:
-    return inst(
-        InvocableRequest(
-            invocation=Invocation(http_verb=verb, invocation_path=path, arguments=args)
-        )
-    )
+from dockyard.testing import call
 
 
 def qn(cls: type) -> str:

@@ -17,9 +17,6 @@ from dockyard import (
     Config,
     DockyardError,
     Invocable,
-    InvocableRequest,
-    InvocableResponse,
-    Invocation,
     InvocationContext,
     MethodNotAllowedError,
     PackageMixin,
@@ -30,16 +27,9 @@ from dockyard import (
     get,
     post,
 )
+from dockyard.testing import call
 
 REPO_ROOT = Path(__file__).parents[2]
-
-
-def call(inst: Any, verb: str, path: str, **args: Any) -> InvocableResponse:
-    return inst(
-        InvocableRequest(
-            invocation=Invocation(http_verb=verb, invocation_path=path, arguments=args)
-        )
-    )
 
 
 class Recorder(PackageMixin):
