@@ -113,7 +113,8 @@ def test_invoke_unknown_method_lists_routes() -> None:
     ("target", "expected"),
     [
         ("examples/nope.py:X", "no such file"),
-        ("hello", "is not FILE.py:Class or module:Class"),
+        ("hello", "no package named 'hello' is installed"),
+        ("Hello World", "is not an installed package handle, FILE.py:Class or module:Class"),
         (f"{ROOT / 'examples' / 'hello.py'}:Nope", "invocables it defines: MyPackage"),
         ("no_such_module_xyz:Thing", "cannot import module 'no_such_module_xyz'"),
     ],

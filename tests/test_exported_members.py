@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import subprocess
+import sys
+
+import pytest
 
 import dockyard
 
@@ -44,10 +49,20 @@ def test_contract_names_are_exported() -> None:
     assert set(dockyard.__all__) >= CONTRACT, CONTRACT - set(dockyard.__all__)
 
 
-def test_public_names_are_all_exported() -> None:
-    public = {
-        name
-        for name, value in vars(dockyard).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
-    }
-    assert public == set(dockyard.__all__)
+def test_exports_map_matches_all_and_each_name_comes_from_its_module() -> None:
+    assert set(dockyard._EXPORTS) == set(dockyard.__all__)
+    for name, module in dockyard._EXPORTS.items():
+        assert getattr(dockyard, name).__module__ == module
+        assert getattr(importlib.import_module(module), name) is getattr(dockyard, name)
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        dockyard.Nope  # noqa: B018
+
+
+def test_import_is_light() -> None:
+    """Importing dockyard (as the CLI's listing does) must not import pydantic."""
+    code = "import sys, dockyard; print('pydantic' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -1,26 +1,65 @@
-"""Dockyard: build HTTP services out of pip-installable packages, mixins and typed plugins."""
+"""Dockyard: build HTTP services out of pip-installable packages, mixins and typed plugins.
 
-from dockyard.core.arguments import ArgSpec
-from dockyard.core.config import Config
-from dockyard.core.errors import (
-    ArgumentError,
-    ConfigError,
-    DockyardError,
-    InternalError,
-    InvocationError,
-    MethodNotAllowedError,
-    MixinError,
-    RouteConflictError,
-    RouteNotFoundError,
-)
-from dockyard.core.mixin import PackageMixin
-from dockyard.core.request import InvocableRequest, Invocation, InvocationContext
-from dockyard.core.response import Http, InvocableResponse
-from dockyard.core.routes import Verb, endpoint, get, post
-from dockyard.core.service import Invocable, PackageService
-from dockyard.core.spec import MethodSpec, PackageSpec
+Names are imported on first use (PEP 562), so ``import dockyard`` and the CLI's listing
+commands do not pay for pydantic until something needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.core.arguments import ArgSpec
+    from dockyard.core.config import Config
+    from dockyard.core.errors import (
+        ArgumentError,
+        ConfigError,
+        DockyardError,
+        InternalError,
+        InvocationError,
+        MethodNotAllowedError,
+        MixinError,
+        RouteConflictError,
+        RouteNotFoundError,
+    )
+    from dockyard.core.mixin import PackageMixin
+    from dockyard.core.request import InvocableRequest, Invocation, InvocationContext
+    from dockyard.core.response import Http, InvocableResponse
+    from dockyard.core.routes import Verb, endpoint, get, post
+    from dockyard.core.service import Invocable, PackageService
+    from dockyard.core.spec import MethodSpec, PackageSpec
 
 __version__ = "0.1.0"
+
+# name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "ArgSpec": "dockyard.core.arguments",
+    "ArgumentError": "dockyard.core.errors",
+    "Config": "dockyard.core.config",
+    "ConfigError": "dockyard.core.errors",
+    "DockyardError": "dockyard.core.errors",
+    "Http": "dockyard.core.response",
+    "InternalError": "dockyard.core.errors",
+    "Invocable": "dockyard.core.service",
+    "InvocableRequest": "dockyard.core.request",
+    "InvocableResponse": "dockyard.core.response",
+    "Invocation": "dockyard.core.request",
+    "InvocationContext": "dockyard.core.request",
+    "InvocationError": "dockyard.core.errors",
+    "MethodNotAllowedError": "dockyard.core.errors",
+    "MethodSpec": "dockyard.core.spec",
+    "MixinError": "dockyard.core.errors",
+    "PackageMixin": "dockyard.core.mixin",
+    "PackageService": "dockyard.core.service",
+    "PackageSpec": "dockyard.core.spec",
+    "RouteConflictError": "dockyard.core.errors",
+    "RouteNotFoundError": "dockyard.core.errors",
+    "Verb": "dockyard.core.routes",
+    "endpoint": "dockyard.core.routes",
+    "get": "dockyard.core.routes",
+    "post": "dockyard.core.routes",
+}
 
 __all__ = [
     "ArgSpec",
@@ -49,3 +88,16 @@ __all__ = [
     "get",
     "post",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dockyard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,8 +1,13 @@
 """The ``dockyard`` command line (click, following Flask's conventions).
 
 ``dockyard invoke TARGET METHOD key=value ...`` runs a package method in-process;
-``dockyard routes TARGET [--json]`` lists a package's routes. TARGET is
-``path/to/file.py:ClassName`` or ``package.module:ClassName``.
+``dockyard spec TARGET`` and ``dockyard routes TARGET`` describe a package;
+``dockyard list`` lists installed components. TARGET is an installed package
+handle, ``path/to/file.py:ClassName`` or ``package.module:ClassName``. Every listing
+takes ``--json``.
+
+Core modules are imported inside the commands that need them, so ``dockyard list``
+(metadata only) never pays for pydantic.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dockyard import __version__
+from dockyard.core.discovery import Discovery, DiscoveryError, is_handle
 from dockyard.core.errors import DockyardError
 from dockyard.core.request import InvocableRequest, Invocation
 from dockyard.core.routes import Verb, normalize_path
-from dockyard.core.service import Invocable
+
+if TYPE_CHECKING:
+    from dockyard.core.service import Invocable
 
 __all__ = ["cli", "load_target", "main", "parse_assignments"]
 
@@ -54,14 +62,24 @@ def _load_module(spec_text: str) -> Any:
 
 
 def load_target(target: str) -> type[Invocable]:
-    """Import ``file.py:Class`` or ``module:Class`` and return the invocable class.
+    """Return the invocable class named by ``target``.
 
-    :raises click.BadParameter: naming what is missing and what the module does define.
+    :param target: an installed package handle, ``file.py:Class`` or ``module:Class``.
+    :raises click.BadParameter: naming what is missing and what does exist.
     """
+    from dockyard.core.service import Invocable
+
     module_text, sep, attr = target.rpartition(":")
+    if not sep and is_handle(target):
+        try:
+            package: type[Invocable] = Discovery().load("dockyard.packages", target)
+        except DockyardError as exc:
+            raise click.BadParameter(str(exc), param_hint="TARGET") from None
+        return package
     if not sep or not module_text or not attr:
         raise click.BadParameter(
-            f"{target!r} is not FILE.py:Class or module:Class, e.g. examples/hello.py:MyPackage",
+            f"{target!r} is not an installed package handle, FILE.py:Class or module:Class, "
+            "e.g. examples/hello.py:MyPackage",
             param_hint="TARGET",
         )
     module = _load_module(module_text)
@@ -192,6 +210,131 @@ def invoke_command(
         click.echo(json.dumps(data if not isinstance(data, bytes) else data.hex(), indent=2))
 
 
+@cli.command("spec")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the spec as /__dir__ returns it.")
+def spec_command(target: str, as_json: bool) -> None:
+    """Describe the package TARGET: its config parameters and routes.
+
+    TARGET is an installed package handle, FILE.py:Class or module:Class.
+    """
+    spec = load_target(target).spec
+    described = spec.to_dict()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    click.echo(f"{described['name']} {described['version'] or ''}".rstrip())
+    if described["doc"]:
+        click.echo(f"  {described['doc'].splitlines()[0]}")
+    if described["used_mixins"]:
+        click.echo(f"Mixins: {', '.join(described['used_mixins'])}")
+    click.echo("Config:")
+    if not described["config"]:
+        click.echo("  (none)")
+    for param in described["config"]:
+        need = "required" if param["required"] else f"default {param['default']!r}"
+        about = f" - {param['description']}" if param["description"] else ""
+        click.echo(f"  {param['name']} ({param['type']}, {need}){about}")
+    click.echo("Routes:")
+    _print_table(
+        ("VERB", "PATH", "METHOD", "ARGUMENTS"),
+        [
+            (
+                m.verb.value,
+                m.path,
+                f"{m.class_name.rsplit('.', 1)[-1]}.{m.name}",
+                ", ".join(a.describe() for a in m.args),
+            )
+            for m in spec.methods
+        ],
+    )
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+@cli.command("list")
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="Only this entry-point group (dockyard.mixins or just mixins); repeatable.",
+)
+@click.option("--load", is_flag=True, help="Import every component and report failures.")
+@click.option("--strict", is_flag=True, help="Exit with an error if anything is wrong.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(groups: tuple[str, ...], load: bool, strict: bool, as_json: bool) -> None:
+    """List installed Dockyard components: kind, name, distribution, version, target, status.
+
+    Without --load nothing is imported: only distribution metadata is read.
+    """
+    from dockyard.core.discovery import GROUPS
+
+    wanted = []
+    for group in groups:
+        full = group if group.startswith("dockyard.") else f"dockyard.{group.replace('-', '_')}"
+        if full not in GROUPS:
+            raise click.BadParameter(
+                f"unknown group {group!r}; use one of {', '.join(GROUPS)}", param_hint="--group"
+            )
+        wanted.append(full)
+    try:
+        discovery = Discovery(strict=strict, groups=wanted or tuple(GROUPS))
+        if load:
+            discovery.load_all()
+    except DiscoveryError as exc:
+        _fail(exc)
+        return
+    components = discovery.components()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "components": [
+                        {
+                            "kind": c.kind,
+                            "group": c.provenance.group,
+                            "name": c.name,
+                            "distribution": c.provenance.distribution,
+                            "version": c.provenance.version,
+                            "target": c.provenance.value,
+                            "status": c.status.value,
+                            "error": c.reason,
+                        }
+                        for c in components
+                    ],
+                    "problems": [
+                        {"kind": p.kind, "message": p.message} for p in discovery.problems
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    _print_table(
+        ("KIND", "NAME", "DISTRIBUTION", "VERSION", "TARGET", "STATUS"),
+        [
+            (
+                c.kind,
+                c.name,
+                c.provenance.distribution,
+                c.provenance.version,
+                c.provenance.value,
+                c.status.value + (f" ({c.reason})" if c.reason else ""),
+            )
+            for c in components
+        ],
+    )
+    if not components:
+        click.echo("(no Dockyard components installed)")
+    for problem in discovery.problems:
+        click.echo(f"Problem: {problem.message}", err=True)
+
+
 @cli.command("routes")
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Print the full route table as JSON.")
@@ -201,20 +344,18 @@ def routes_command(target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(spec.to_dict()["methods"], indent=2))
         return
-    rows = [
-        (
-            m.verb.value,
-            m.path,
-            f"{m.class_name.rsplit('.', 1)[-1]}.{m.name}",
-            ", ".join(a.describe() for a in m.args),
-        )
-        for m in spec.methods
-    ]
-    header = ("VERB", "PATH", "METHOD", "ARGUMENTS")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    for row in [header, *rows]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
-        click.echo("  ".join([*cells, row[3]]).rstrip())
+    _print_table(
+        ("VERB", "PATH", "METHOD", "ARGUMENTS"),
+        [
+            (
+                m.verb.value,
+                m.path,
+                f"{m.class_name.rsplit('.', 1)[-1]}.{m.name}",
+                ", ".join(a.describe() for a in m.args),
+            )
+            for m in spec.methods
+        ],
+    )
 
 
 def main() -> None:

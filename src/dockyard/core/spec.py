@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from dockyard.core.arguments import ArgSpec, ArgumentValidator
+from dockyard.core.discovery import distribution_of
 from dockyard.core.errors import RouteConflictError
 from dockyard.core.routes import ConfigValue, Verb, normalize_path
 
@@ -40,8 +41,8 @@ class MethodSpec:
     :param config: the route's JSON-primitive config (``public``, ``timeout``, ...).
     :param args: the arguments, in signature order.
     :param validator: validates a call's arguments (built once, here).
-    :param origin: where the owner comes from when known (``"dist 1.2"`` for
-        entry-point components), for error messages.
+    :param origin: where the owner comes from (``"dist 1.2"``), for error messages;
+        by default looked up from the installed distributions when needed.
     """
 
     verb: Verb
@@ -66,9 +67,10 @@ class MethodSpec:
         return bool(self.config.get("public", False))
 
     def describe_origin(self) -> str:
-        """``pkg.mod.Class.method`` plus the distribution when known."""
+        """``pkg.mod.Class.method``, plus the distribution and version that installed it."""
         text = f"{self.class_name}.{self.name}"
-        return f"{text} (from {self.origin})" if self.origin else text
+        origin = self.origin or distribution_of(self.owner)
+        return f"{text} (from {origin})" if origin else text
 
     def to_dict(self) -> dict[str, Any]:
         """The route as JSON for `/__dir__`."""
