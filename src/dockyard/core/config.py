@@ -18,7 +18,7 @@ from pydantic_core import PydanticUndefined
 from dockyard.core.arguments import describe_type, jsonable_default
 from dockyard.core.errors import ConfigError
 
-__all__ = ["Config", "describe_config", "validate_config"]
+__all__ = ["Config", "describe_config", "nested_config_model", "validate_config"]
 
 
 class Config(BaseModel):
@@ -33,22 +33,53 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def describe_config(model: type[BaseModel]) -> list[dict[str, Any]]:
+def nested_config_model(cls: type) -> type[BaseModel]:
+    """The config model a package or mixin class declares as its nested ``Config`` class.
+
+    :raises TypeError: if ``Config`` is not a pydantic model class.
+    """
+    nested = getattr(cls, "Config", Config)
+    if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__}.Config must be a dockyard.Config "
+            f"(pydantic model) subclass, got {nested!r}"
+        )
+    return nested
+
+
+def describe_config(
+    model: type[BaseModel], *, prefix: str = "", defaults: BaseModel | None = None
+) -> list[dict[str, Any]]:
     """The parameters of a config model, as `/__dir__` lists them.
 
+    A field holding a config model (a mixin's section) is listed field by field, as
+    ``section.field``.
+
     :param model: the config model.
+    :param prefix: prepended to every name (for nested sections).
+    :param defaults: a model instance whose values are the defaults (for nested sections).
     :returns: one dict per field: ``name``, ``type``, ``default``, ``description``, ``required``.
     """
     params: list[dict[str, Any]] = []
     for name, info in model.model_fields.items():
-        required = info.is_required()
+        key = info.alias or name
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            section_default = info.default if isinstance(info.default, BaseModel) else None
+            params.extend(
+                describe_config(annotation, prefix=f"{prefix}{key}.", defaults=section_default)
+            )
+            continue
+        required = info.is_required() and defaults is None
         default = None
-        if not required and info.default is not PydanticUndefined:
+        if defaults is not None:
+            default = jsonable_default(getattr(defaults, name))
+        elif not required and info.default is not PydanticUndefined:
             default = jsonable_default(info.default)
         params.append(
             {
-                "name": info.alias or name,
-                "type": describe_type(info.annotation)[0],
+                "name": f"{prefix}{key}",
+                "type": describe_type(annotation)[0],
                 "default": default,
                 "description": info.description,
                 "required": required,

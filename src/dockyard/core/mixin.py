@@ -1,14 +1,24 @@
-"""`PackageMixin`: a reusable bundle of routes and state that packages compose in."""
+"""`PackageMixin`: a reusable bundle of routes, config and state that packages compose in."""
 
 from __future__ import annotations
 
 import inspect
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from dockyard.core.collect import collect_routes
-from dockyard.core.spec import PackageSpec
+from dockyard.core.config import describe_config, nested_config_model, validate_config
+from dockyard.core.spec import PackageSpec, qualified_name
 
 __all__ = ["PackageMixin"]
+
+
+def _default_config_key(name: str) -> str:
+    base = name[: -len("Mixin")] if name.endswith("Mixin") and name != "Mixin" else name
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", base).lower()
 
 
 class PackageMixin:
@@ -16,20 +26,56 @@ class PackageMixin:
 
     A package lists the mixin class in ``USED_MIXIN_CLASSES`` (so its routes are in
     the package's spec from class definition on) and binds an instance in its
-    ``__init__`` with ``self.add_mixin(MyMixin(...))``.
+    ``__init__`` with ``self.add_mixin(MyMixin(...))`` — or `compose` does both.
+
+    :param config: the mixin's config section, validated into its ``Config`` model
+        (a `ConfigError` names the mixin and every bad field).
 
     Attributes:
         spec: the mixin's routes, built when the class is defined.
+        REQUIRES: mixins (classes or entry-point names) this one needs; `compose` adds them.
+        config_key: the mixin's section in a composed package's config (default: the class
+            name in snake_case without ``Mixin``: ``FileImporterMixin`` -> ``file_importer``).
+        config: the validated config (when constructed through this ``__init__``).
     """
 
     spec: ClassVar[PackageSpec] = PackageSpec("PackageMixin").freeze()
+    REQUIRES: ClassVar[Sequence[str | type[PackageMixin]]] = ()
+    config_key: ClassVar[str] = ""
+    config: BaseModel
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        spec = PackageSpec(cls.__name__, doc=inspect.cleandoc(cls.__doc__) if cls.__doc__ else None)
+        if "config_key" not in cls.__dict__:
+            cls.config_key = _default_config_key(cls.__name__)
+        if not cls.config_key.isidentifier():
+            raise TypeError(
+                f"{qualified_name(cls)}.config_key {cls.config_key!r} must be a Python "
+                "identifier (it names the mixin's config section)"
+            )
+        model = cls.config_cls()
+        spec = PackageSpec(
+            cls.__name__,
+            doc=inspect.cleandoc(cls.__doc__) if cls.__doc__ else None,
+            config_model=model,
+            config_params=describe_config(model),
+        )
         routes = collect_routes(cls, (), reserved_ok=False)
         spec.add_methods(routes.values(), where=cls.__qualname__)
         cls.spec = spec.freeze()
+
+    def __init__(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
+        cls = type(self)
+        self.config = validate_config(
+            cls.config_cls(),
+            config,
+            owner=f"mixin {qualified_name(cls)} (config section {cls.config_key!r})",
+        )
+
+    @classmethod
+    def config_cls(cls) -> type[BaseModel]:
+        """The mixin's config model: its nested ``Config`` class, if it declares one."""
+        return nested_config_model(cls)
 
     def instance_init(self) -> None:
         """Called once when the package instance using this mixin is created.

@@ -12,12 +12,12 @@ import inspect
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
 from dockyard.core.collect import collect_routes, merge_used_mixins
-from dockyard.core.config import Config, describe_config, validate_config
+from dockyard.core.config import Config, describe_config, nested_config_model, validate_config
 from dockyard.core.errors import (
     DockyardError,
     InternalError,
@@ -30,6 +30,9 @@ from dockyard.core.request import InvocableRequest, InvocationContext
 from dockyard.core.response import InvocableResponse
 from dockyard.core.routes import Verb, get, normalize_path, post
 from dockyard.core.spec import MethodSpec, PackageSpec, qualified_name
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = ["Invocable", "PackageService"]
 
@@ -64,6 +67,8 @@ class Invocable(metaclass=_InvocableMeta):
     config: BaseModel
     context: InvocationContext
     USED_MIXIN_CLASSES: ClassVar[list[type[PackageMixin]]] = []
+    # Lifecycle hooks of the engine that made this instance (None: no hooks, fast path).
+    _hooks: pluggy.HookRelay | None = None
 
     def __init__(
         self,
@@ -86,13 +91,7 @@ class Invocable(metaclass=_InvocableMeta):
 
         Override to return another model (the Steamship way).
         """
-        nested = getattr(cls, "Config", Config)
-        if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
-            raise TypeError(
-                f"{qualified_name(cls)}.Config must be a dockyard.Config (pydantic model) "
-                f"subclass, got {nested!r}"
-            )
-        return nested
+        return nested_config_model(cls)
 
     def instance_init(self) -> None:
         """Called ONCE when a persistent instance is created; the default does nothing."""
@@ -111,8 +110,36 @@ class Invocable(metaclass=_InvocableMeta):
         """Answer ``request``: the single dispatch entry for server, client and tests.
 
         Never raises for a bad request: errors come back as a response with the
-        error's status (404, 405, 422...), or 500 with an error id for a bug.
+        error's status (404, 405, 422...), or 500 with an error id for a bug. When an
+        engine made the instance, its ``dockyard_before_invoke`` / ``dockyard_after_invoke``
+        hooks run around the call.
         """
+        hooks = self._hooks
+        if hooks is None:
+            return self._dispatch(request)
+        try:
+            hooks.dockyard_before_invoke(instance=self, request=request)
+        except DockyardError as exc:
+            response = InvocableResponse.from_error(exc)
+        except Exception:
+            response = InvocableResponse.from_error(self._hook_error("dockyard_before_invoke"))
+        else:
+            response = self._dispatch(request)
+        try:
+            hooks.dockyard_after_invoke(instance=self, request=request, response=response)
+        except Exception:
+            # The method has run: its response stands; the hook's failure is logged.
+            self._hook_error("dockyard_after_invoke")
+        return response
+
+    def _hook_error(self, hook: str) -> InternalError:
+        error_id = uuid.uuid4().hex[:16]
+        logger.exception("hook %s failed on %s [error id %s]", hook, self.spec.name, error_id)
+        return InternalError(
+            f"internal error in hook {hook}; error id {error_id}", error_id=error_id
+        )
+
+    def _dispatch(self, request: InvocableRequest) -> InvocableResponse:
         invocation = request.invocation
         spec = self.spec
         try:
