@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from dockyard.cli import cli, load_target, parse_assignments
+
+if TYPE_CHECKING:
+    from conftest import DistFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = f"{ROOT / 'examples' / 'hello.py'}:MyPackage"
@@ -191,3 +196,62 @@ def test_console_script_runs_as_a_real_process() -> None:
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "Hello, Ted!\n", "")
+
+
+def test_spec_human_lists_config_and_routes() -> None:
+    code, out, _ = run("spec", HELLO)
+    assert code == 0
+    assert out.splitlines()[0] == "MyPackage"
+    assert "  Says hello, and does something." in out
+    assert "  greeting (str, default 'Hello')" in out
+    assert any(line.split()[:2] == ["GET", "/say_hello"] for line in out.splitlines())
+
+
+def test_spec_json_is_what_dir_returns() -> None:
+    from dockyard.testing import call
+
+    code, out, _ = run("spec", HELLO, "--json")
+    assert code == 0
+    cls = load_target(HELLO)
+    assert json.loads(out) == call(cls(), "GET", "__dir__").data
+
+
+def test_spec_by_module_and_by_installed_handle(make_dist: DistFactory, tmp_path: Path) -> None:
+    module = f"spec_pkg_{make_dist.tag}"
+    root = make_dist(
+        "spec-dist",
+        "2.5",
+        entry_points={"dockyard.packages": {"spec-demo": f"{module}:Demo"}},
+        modules={
+            module: '''
+                from dockyard import PackageService, post
+
+                class Demo(PackageService):
+                    """A demo."""
+
+                    @post("ping")
+                    def ping(self, n: int) -> int:
+                        return n
+            '''
+        },
+    )
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    script = shutil.which("dockyard", path=str(Path(sys.executable).parent))
+    assert script is not None
+    for target in ("spec-demo", f"{module}:Demo"):
+        done = subprocess.run(
+            [script, "spec", target, "--json"], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        methods = {(m["verb"], m["path"]): m for m in json.loads(done.stdout)["methods"]}
+        assert methods["POST", "/ping"]["args"][0]["kind"] == "int"
+    done = subprocess.run(
+        [script, "invoke", "spec-demo", "ping", "n=41"], capture_output=True, text=True, env=env
+    )
+    assert (done.returncode, done.stdout) == (0, "41\n")
+
+
+def test_spec_unknown_handle_lists_installed_packages() -> None:
+    code, _, err = run("spec", "no-such-package")
+    assert code == 2
+    assert "no package named 'no-such-package' is installed" in err

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dockyard.core.arguments import ArgSpec
+    from dockyard.core.compose import compose
     from dockyard.core.config import Config
+    from dockyard.core.engine import Engine
     from dockyard.core.errors import (
         ArgumentError,
         ConfigError,
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
         RouteConflictError,
         RouteNotFoundError,
     )
+    from dockyard.core.hooks import hookimpl
     from dockyard.core.mixin import PackageMixin
     from dockyard.core.request import InvocableRequest, Invocation, InvocationContext
     from dockyard.core.response import Http, InvocableResponse
@@ -39,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "Config": "dockyard.core.config",
     "ConfigError": "dockyard.core.errors",
     "DockyardError": "dockyard.core.errors",
+    "Engine": "dockyard.core.engine",
     "Http": "dockyard.core.response",
     "InternalError": "dockyard.core.errors",
     "Invocable": "dockyard.core.service",
@@ -56,8 +60,10 @@ _EXPORTS: dict[str, str] = {
     "RouteConflictError": "dockyard.core.errors",
     "RouteNotFoundError": "dockyard.core.errors",
     "Verb": "dockyard.core.routes",
+    "compose": "dockyard.core.compose",
     "endpoint": "dockyard.core.routes",
     "get": "dockyard.core.routes",
+    "hookimpl": "dockyard.core.hooks",
     "post": "dockyard.core.routes",
 }
 
@@ -67,6 +73,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DockyardError",
+    "Engine",
     "Http",
     "InternalError",
     "Invocable",
@@ -84,8 +91,10 @@ __all__ = [
     "RouteConflictError",
     "RouteNotFoundError",
     "Verb",
+    "compose",
     "endpoint",
     "get",
+    "hookimpl",
     "post",
 ]
 
