@@ -358,6 +358,11 @@ def routes_command(target: str, as_json: bool) -> None:
     )
 
 
+from dockyard.scaffold import new_command  # noqa: E402
+
+cli.add_command(new_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli()

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from dockyard import (
+    Config,
+    ConfigError,
     DockyardError,
     MixinError,
     PackageMixin,
@@ -408,3 +410,82 @@ def test_scan_mixin_checks_its_arguments(
     with pytest.raises(MixinError, match=expected):
         PackageService.scan_mixin(spec, mixin_class, mixin_instance)
     assert len(spec) == 0
+
+
+# --- mixin config: config_key and the nested Config ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("class_name", "expected"),
+    [
+        ("FileImporterMixin", "file_importer"),
+        ("HTTPClientMixin", "http_client"),
+        ("Counter", "counter"),
+        ("Blockifier2Mixin", "blockifier2"),
+        ("S3UploadMixin", "s3_upload"),
+        ("Mixin", "mixin"),
+    ],
+)
+def test_default_config_key_is_the_class_name_in_snake_case(class_name: str, expected: str) -> None:
+    mixin = type(class_name, (PackageMixin,), {})
+    assert mixin.config_key == expected
+
+
+def test_an_explicit_config_key_is_kept_and_not_inherited_as_a_default() -> None:
+    class Importer(PackageMixin):
+        config_key = "files"
+
+    class FancyImporter(Importer):
+        pass
+
+    assert Importer.config_key == "files"
+    assert FancyImporter.config_key == "fancy_importer"
+
+
+@pytest.mark.parametrize("key", ["file-importer", "2fa", "with space", ""])
+def test_a_config_key_that_is_not_an_identifier_is_a_type_error(key: str) -> None:
+    with pytest.raises(TypeError, match=rf"\.Bad\.config_key '{key}' must be a Python identifier"):
+
+        class Bad(PackageMixin):
+            config_key = key
+
+
+class Configured(PackageMixin):
+    """A mixin with its own config."""
+
+    config_key = "configured"
+
+    class Config(Config):
+        url: str
+        retries: int = 3
+
+
+def test_mixin_config_is_validated_into_its_nested_config() -> None:
+    mixin = Configured(config={"url": "http://x", "retries": "5"})
+    assert isinstance(mixin.config, Configured.Config)
+    assert mixin.config.retries == 5
+    given = Configured.Config(url="http://y")
+    assert Configured(config=given).config is given
+    assert Configured.config_cls() is Configured.Config
+    assert [p["name"] for p in Configured.spec.to_dict()["config"]] == ["url", "retries"]
+
+
+def test_invalid_mixin_config_names_the_mixin_and_its_section() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Configured(config={"retries": "often", "colour": "red"})
+    message = caught.value.message
+    assert f"mixin {qn(Configured)} (config section 'configured')" in message
+    assert "url: Field required" in message
+    assert "retries: Input should be a valid integer" in message
+    assert "colour: unknown config key" in message
+    assert caught.value.status == 422
+
+
+def test_a_mixin_without_a_config_accepts_none_and_rejects_keys() -> None:
+    assert Counter.config_cls() is Config
+    plain = type("Plain", (PackageMixin,), {})
+    assert plain().config == Config()
+    with pytest.raises(
+        ConfigError, match=r"config section 'plain'\): anything: unknown config key"
+    ):
+        plain(config={"anything": 1})

@@ -21,12 +21,14 @@ distributions are named), two mixins sharing a config section, and invalid defau
 
 from __future__ import annotations
 
+import copy
 import inspect
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, create_model
+from pydantic.fields import FieldInfo
 
 from dockyard.core.config import validate_config
 from dockyard.core.discovery import Discovery, is_handle
@@ -121,7 +123,11 @@ def _class_name(handle: str) -> str:
 def _merge(base: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in given.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if isinstance(value, BaseModel):
+            # A complete section given as a model: its values, as the section's model
+            # (which may bake in compose defaults) would read them.
+            merged[key] = value.model_dump(by_alias=True)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
@@ -146,6 +152,51 @@ def _name_sections(error: ConfigError, sections: Mapping[str, type]) -> ConfigEr
     )
 
 
+def _raise_unless_only_missing(error: ConfigError, given: Mapping[str, Any]) -> None:
+    """Raise ``error``'s problems, unless all of them are fields left out of ``given``
+    (which the instance's config must then give): those are not listed."""
+    problems = [
+        problem
+        for problem in (error.details or {}).get("problems", [])
+        if problem.get("problem") != "Field required"
+        or str(problem.get("field", "")).partition(".")[0] in given
+    ]
+    if not problems:
+        return
+    owner = error.message.partition(": ")[0]
+    listed = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+    raise ConfigError(
+        f"{owner}: {listed}", suggestion=error.suggestion, details={"problems": problems}
+    )
+
+
+def _default_field(info: FieldInfo, value: Any) -> FieldInfo:
+    """``info`` (type constraints, alias, description kept) with ``value`` as its default."""
+    field = copy.copy(info)
+    field.default = value
+    field.default_factory = None
+    field.validate_default = True  # coerced like a given value ("5" -> 5)
+    attributes = dict(getattr(info, "_attributes_set", {}))
+    attributes.pop("default_factory", None)
+    field._attributes_set = {**attributes, "default": value, "validate_default": True}
+    return field
+
+
+def _with_defaults(model: type[BaseModel], values: Mapping[str, Any]) -> type[BaseModel]:
+    """A subclass of ``model`` whose fields named in ``values`` default to them."""
+    fields: dict[str, Any] = {
+        key: (model.model_fields[key].annotation, _default_field(model.model_fields[key], value))
+        for key, value in values.items()
+        if key in model.model_fields
+    }
+    if not fields:
+        return model
+    derived: type[BaseModel] = create_model(
+        model.__name__, __base__=model, __module__=model.__module__, **fields
+    )
+    return derived
+
+
 def compose(
     handle: str,
     mixins: Sequence[str | type[PackageMixin]],
@@ -155,6 +206,7 @@ def compose(
     discovery: Discovery | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
     doc: str | None = None,
+    module: str | None = None,
 ) -> type[PackageService]:
     """Build a package class from mixins.
 
@@ -166,6 +218,8 @@ def compose(
     :param discovery: where mixin names are looked up (default: the installed ones).
     :param plugin_manager: its ``dockyard_package_composed`` hook is called with the class.
     :param doc: the class docstring (default: one naming the mixins).
+    :param module: the class's ``__module__`` (default: the caller's module, as
+        `collections.namedtuple` does), so errors name where the package is defined.
     :returns: a new `PackageService` subclass.
     :raises MixinError: unknown/broken mixins, missing requirements, cycles, shared sections,
         mixins that cannot be constructed from their config.
@@ -182,6 +236,13 @@ def compose(
     sections: dict[str, type[PackageMixin]] = {}
     for mixin in ordered:
         key = mixin.config_key
+        if key.startswith("_") or hasattr(BaseModel, key):
+            raise MixinError(
+                f"mixin {qualified_name(mixin)}'s config_key {key!r} cannot name a config "
+                "section (it starts with an underscore or is a pydantic model attribute)",
+                suggestion=f"set another config_key on {mixin.__name__}, e.g. "
+                f"{key.strip('_') or 'section'}_config",
+            )
         if key in base_model.model_fields:
             raise MixinError(
                 f"mixin {qualified_name(mixin)}'s config section {key!r} collides with the "
@@ -225,18 +286,23 @@ def compose(
         try:
             default: Any = validate_config(section_model, given, owner=owner)
         except ConfigError as exc:
-            missing_only = all(
-                p.get("problem") == "Field required"
-                for p in (exc.details or {}).get("problems", [])
-            )
-            if not missing_only:
-                raise
-            default = ...  # the instance's config must complete this section
+            _raise_unless_only_missing(exc, given)
+            # The instance's config must complete this section; what compose gave is
+            # baked into the section's model as defaults (so /__dir__ shows them).
+            default = ...
+            section_model = _with_defaults(section_model, given)
         fields[key] = (section_model, Field(default, description=f"config of {owner}"))
-    for key, value in defaults.items():
-        if key in base_model.model_fields:
+    base_given = {k: v for k, v in defaults.items() if k in base_model.model_fields}
+    if base_given:
+        try:
+            checked = validate_config(base_model, base_given, owner=f"compose({handle!r}) defaults")
+        except ConfigError as exc:
+            _raise_unless_only_missing(exc, base_given)
+        else:  # complete: bake in the coerced values ("5" -> 5)
+            base_given = {k: getattr(checked, k) for k in base_given}
+        for key, value in base_given.items():
             info = base_model.model_fields[key]
-            fields[key] = (info.annotation, Field(value, description=info.description))
+            fields[key] = (info.annotation, _default_field(info, value))
     model: type[BaseModel] = create_model(
         f"{_class_name(handle)}Config", __base__=base_model, **fields
     )
@@ -261,7 +327,7 @@ def compose(
     namespace: dict[str, Any] = {
         "__init__": __init__,
         "__doc__": doc or f"Package {handle!r}, composed of {names}.",
-        "__module__": sys._getframe(1).f_globals.get("__name__", __name__),
+        "__module__": module or sys._getframe(1).f_globals.get("__name__", __name__),
         "USED_MIXIN_CLASSES": ordered,
         "Config": model,
         "config_cls": classmethod(lambda cls: model),

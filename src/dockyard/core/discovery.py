@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import enum
 import importlib.metadata as metadata
+import json
+import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dockyard.core.errors import DockyardError
@@ -70,6 +73,47 @@ def is_handle(name: str) -> bool:
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _project_key(dist: metadata.Distribution) -> str:
+    """The normalised project name, from the ``.dist-info`` directory's name when it can
+    (as importlib.metadata does), so distributions that are skipped cost no METADATA read."""
+    name = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
+    return _normalise(name)
+
+
+def _name_and_version(dist: metadata.Distribution) -> tuple[str, str]:
+    """The distribution's ``Name`` and ``Version``, read from the header lines of its
+    ``METADATA`` without the email parser: ``dist.metadata`` parses the whole file
+    (the long description included) on every access and would cost listing more than
+    everything else together."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    fields: dict[str, str] = {}
+    for line in text.partition("\n\n")[0].splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if sep and key in ("name", "version") and key not in fields:
+            fields[key] = value.strip()
+            if len(fields) == 2:
+                break
+    if len(fields) < 2:  # unusual metadata: let the real parser have a go
+        parsed = dist.metadata
+        fields.setdefault("name", parsed["Name"] or "")
+        fields.setdefault("version", parsed["Version"] or "")
+    return fields["name"] or "(unnamed)", fields["version"] or "0"
+
+
+def _unique_entries(path: list[str]) -> list[str]:
+    """``path`` without repeats of one directory (``sys.path`` often names one twice):
+    a directory seen twice is not a distribution installed twice."""
+    seen: set[str] = set()
+    unique = []
+    for entry in path:
+        key = os.path.realpath(entry)
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
 
 
 class DiscoveryWarning(UserWarning):
@@ -268,8 +312,8 @@ _KIND_HINT = {
 class DiscoveryProblem:
     """A problem found while listing or loading (reported, never silently dropped).
 
-    :param kind: ``duplicate_name``, ``invalid_handle``, ``duplicate_distribution`` or
-        ``load_failed``.
+    :param kind: ``duplicate_name``, ``invalid_handle``, ``invalid_entry_point``,
+        ``duplicate_distribution`` or ``load_failed``.
     :param message: what, where, and how to fix it.
     :param components: the provenances involved.
     """
@@ -311,42 +355,90 @@ class Discovery:
     # --- listing (metadata only) ----------------------------------------------------
 
     def _scan(self, path: list[str]) -> None:
-        seen: dict[str, tuple[str, str]] = {}
+        # normalised project name -> the copy first on the path
+        first: dict[str, metadata.Distribution] = {}
         found: list[Component] = []
-        for dist in metadata.distributions(path=path):
+        for dist in metadata.distributions(path=_unique_entries(path)):
             # Cheap filter first: most distributions declare no Dockyard entry point,
             # and reading their METADATA would dominate the listing's cost.
             text = dist.read_text("entry_points.txt")
-            if not text or "[dockyard." not in text:
+            declares = text is not None and "[dockyard." in text
+            # Every distribution takes part in "first on the path wins" (as in
+            # importlib.metadata.entry_points()), even one that declares no Dockyard
+            # entry point: the copy it shadows is not the one Python imports.
+            key = _project_key(dist)
+            if key in first:
+                if declares and not _same_editable_project(dist, first[key]):
+                    self._shadowed(dist, first[key])
                 continue
-            name = dist.metadata["Name"] or "(unnamed)"
-            version = dist.version or "0"
-            key = _normalise(name)
-            location = str(dist.locate_file(""))
-            if key in seen:
-                first_version, first_location = seen[key]
-                self._problems.append(
-                    DiscoveryProblem(
-                        "duplicate_distribution",
-                        f"distribution {name} is installed twice: {first_version} at "
-                        f"{first_location} (used) and {version} at {location} (ignored)",
-                        (),
-                    )
-                )
-                warnings.warn(self._problems[-1].message, DiscoveryWarning, stacklevel=3)
+            if key:
+                first[key] = dist
+            if text is None or not declares:
                 continue
-            seen[key] = (version, location)
-            for ep in dist.entry_points:
-                if ep.group in self._groups:
-                    provenance = Provenance(ep.group, ep.name, ep.value, name, version)
-                    found.append(Component(provenance, ep, self._checker))
+            name, version = _name_and_version(dist)
+            for group, ep_name, value in self._entry_points(text, name, version):
+                provenance = Provenance(group, ep_name, value, name, version)
+                entry_point = metadata.EntryPoint(name=ep_name, value=value, group=group)
+                found.append(Component(provenance, entry_point, self._checker))
         found.sort(
             key=lambda c: (_normalise(c.provenance.distribution), c.name, c.provenance.group)
         )
+        claims: dict[tuple[str, str], list[Component]] = {}
         for component in found:
-            self._register(component)
+            if self._register(component):
+                claims.setdefault((component.provenance.group, component.name), []).append(
+                    component
+                )
+        for claimants in claims.values():
+            if len(claimants) > 1:
+                self._conflict(claimants)
 
-    def _register(self, component: Component) -> None:
+    def _entry_points(
+        self, text: str, distribution: str, version: str
+    ) -> Iterator[tuple[str, str, str]]:
+        """``(group, name, value)`` of each entry point in our groups, parsed from the
+        ``entry_points.txt`` already read (as importlib.metadata parses it); a malformed
+        line is a problem of its distribution, not an exception that ends the listing."""
+        group = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                group = line.strip("[]").strip()
+                continue
+            if group not in self._groups:
+                continue
+            name, sep, value = line.partition("=")
+            if sep and name.strip() and value.strip():
+                yield group, name.strip(), value.strip()
+                continue
+            self._problems.append(
+                DiscoveryProblem(
+                    "invalid_entry_point",
+                    f"entry_points.txt of {distribution} {version}: line {line!r} in "
+                    f"[{group}] is not 'name = module:attr'",
+                    (),
+                )
+            )
+
+    def _shadowed(self, dist: metadata.Distribution, used: metadata.Distribution) -> None:
+        name, version = _name_and_version(dist)
+        used_version = _name_and_version(used)[1]
+        self._problems.append(
+            DiscoveryProblem(
+                "duplicate_distribution",
+                f"distribution {name} is installed twice: {used_version} at "
+                f"{used.locate_file('')} (used) and {version} at {dist.locate_file('')} "
+                "(ignored, with its Dockyard entry points)",
+                (),
+            )
+        )
+        # _shadowed <- _scan <- __init__ <- the caller
+        warnings.warn(self._problems[-1].message, DiscoveryWarning, stacklevel=4)
+
+    def _register(self, component: Component) -> bool:
+        """List ``component``; whether its name is valid (so it claims that name)."""
         p = component.provenance
         self._components.append(component)
         if p.group in HANDLE_GROUPS and not is_handle(p.name):
@@ -362,20 +454,21 @@ class Discovery:
                     (p,),
                 )
             )
-            return
-        group = self._by_group[p.group]
-        other = group.get(p.name)
-        if other is None:
-            group[p.name] = component
-            return
-        o = other.provenance
-        error = ValueError(
-            f"{component.kind} name {p.name!r} is claimed by {o.distribution} {o.version} "
-            f"({o.value}) and by {p.distribution} {p.version} ({p.value})"
+            return False
+        self._by_group[p.group].setdefault(p.name, component)
+        return True
+
+    def _conflict(self, claimants: list[Component]) -> None:
+        """Fail every claimant of one name, with one error naming them all."""
+        first = claimants[0]
+        each = [f"{c.provenance} ({c.provenance.value})" for c in claimants]
+        listed = " and by ".join([", ".join(each[:-1]), each[-1]])
+        error = ValueError(f"{first.kind} name {first.name!r} is claimed by {listed}")
+        for component in claimants:
+            component.fail("conflict", error)
+        self._problems.append(
+            DiscoveryProblem("duplicate_name", str(error), tuple(c.provenance for c in claimants))
         )
-        other.fail("conflict", error)
-        component.fail("conflict", error)
-        self._problems.append(DiscoveryProblem("duplicate_name", str(error), (o, p)))
 
     # --- queries --------------------------------------------------------------------
 
@@ -441,6 +534,15 @@ class Discovery:
             raise self._strict_error()
         return components
 
+    def report(self, problem: DiscoveryProblem) -> None:
+        """Record a problem found by a user of the discovery (e.g. a hook that won't register).
+
+        :raises DiscoveryError: in strict mode.
+        """
+        self._problems.append(problem)
+        if self.strict:
+            raise self._strict_error()
+
     def _record_failure(self, component: Component) -> None:
         if component.phase in ("import", "check") and not any(
             p.kind == "load_failed" and p.components == (component.provenance,)
@@ -466,6 +568,36 @@ class Discovery:
             suggestion="fix or uninstall the distributions named, or run without --strict",
             details={"problems": [{"kind": p.kind, "message": p.message} for p in self._problems]},
         )
+
+
+def _editable_project(dist: metadata.Distribution) -> Path | None:
+    """The project directory of an editable install (from its ``direct_url.json``), or None."""
+    # Imported here: only duplicated distributions get this far, and urllib is slow to import.
+    import urllib.parse
+    import urllib.request
+
+    try:
+        record = json.loads(dist.read_text("direct_url.json") or "null")
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not (record.get("dir_info") or {}).get("editable"):
+        return None
+    url = urllib.parse.urlparse(str(record.get("url", "")))
+    if url.scheme != "file":
+        return None
+    return Path(urllib.request.url2pathname(url.path)).resolve()
+
+
+def _same_editable_project(one: metadata.Distribution, other: metadata.Distribution) -> bool:
+    """Whether one copy is the build metadata an editable install left in its own project
+    (``src/<name>.egg-info`` next to the installed ``.dist-info``): the same install, not two."""
+    for editable, leftover in ((one, other), (other, one)):
+        project = _editable_project(editable)
+        if project is not None:
+            location = Path(str(leftover.locate_file(""))).resolve()
+            if location == project or project in location.parents:
+                return True
+    return False
 
 
 def distribution_of(cls: type) -> str | None:

@@ -7,6 +7,7 @@ wired to what they watch. Instances it creates run ``dockyard_before_invoke`` an
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,8 @@ class Engine:
     :param discovery: the installed components (default: those on ``sys.path``).
     :param plugin_manager: the hooks (default: a new manager loading ``dockyard.hooks``
         entry points from ``discovery``, plus ``hooks``).
-    :param hooks: hook plugins to register explicitly (with the default manager).
+    :param hooks: hook plugins to register explicitly (with the default manager; giving
+        both ``hooks`` and ``plugin_manager`` is a `TypeError`).
     :param strict: make the default discovery strict (any problem raises).
     """
 
@@ -43,6 +45,14 @@ class Engine:
         hooks: Iterable[object] = (),
         strict: bool = False,
     ) -> None:
+        hooks = list(hooks)
+        if plugin_manager is not None and hooks:
+            # Registering them into a given manager would change it for every other
+            # engine sharing it; ignoring them would drop them silently.
+            raise TypeError(
+                "Engine takes hooks= or plugin_manager=, not both: register the hooks "
+                "in that manager with register_hooks(), or leave plugin_manager out"
+            )
         self.discovery = discovery if discovery is not None else Discovery(strict=strict)
         if plugin_manager is None:
             plugin_manager = make_plugin_manager(discovery=self.discovery, plugins=hooks)
@@ -72,6 +82,7 @@ class Engine:
             config,
             discovery=self.discovery,
             plugin_manager=self.plugin_manager,
+            module=sys._getframe(1).f_globals.get("__name__"),
         )
 
     def create(

@@ -2,14 +2,13 @@
 
 Table of contents — each hook, when it fires, and who fires it:
 
-=================================================  ==============================================
-``dockyard_package_composed(package_cls)``          a package class was built by `compose`
-``dockyard_instance_created(instance)``             an engine made a package or plugin instance
-``dockyard_before_invoke(instance, request)``       a request is about to be dispatched
-``dockyard_after_invoke(instance, request,          a request was dispatched (errors included)
-response)``
-``dockyard_app_created(app)``                       the HTTP server's app was built
-=================================================  ==============================================
+======================================================  ===========================================
+``dockyard_package_composed(package_cls)``              a package class was built by `compose`
+``dockyard_instance_created(instance)``                 an engine made a package or plugin instance
+``dockyard_before_invoke(instance, request)``           a request is about to be dispatched
+``dockyard_after_invoke(instance, request, response)``  a request was dispatched (errors included)
+``dockyard_app_created(app)``                           the HTTP server's app was built
+======================================================  ===========================================
 
 Implementations come from the ``dockyard.hooks`` entry-point group (a module or
 object with ``@hookimpl`` functions) and from explicit registration in code. There
@@ -89,18 +88,26 @@ class DockyardHookSpecs:
 
 
 def _validate(pm: pluggy.PluginManager, plugin: object, name: str) -> list[str]:
-    """Every hook implementation of ``plugin``, checked against the specs; raise if any is bad."""
+    """Every hook implementation of ``plugin``, checked against the specs; raise if any is bad.
+
+    Checks what pluggy's own ``register()`` would reject (unknown hook, an argument the
+    hook does not pass, a wrapper that is not a generator), so that nothing is registered
+    when something is wrong.
+    """
     found: list[str] = []
     problems: list[str] = []
     for attr in dir(plugin):
-        if pm.parse_hookimpl_opts(plugin, attr) is None:
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is None:
             continue
         found.append(attr)
-        caller = getattr(pm.hook, attr, None)
+        hook_name = opts.get("specname") or attr
+        shown = attr if hook_name == attr else f"{attr} (specname {hook_name})"
+        caller = getattr(pm.hook, hook_name, None)
         spec = getattr(caller, "spec", None)
         if spec is None:
             known = ", ".join(sorted(n for n in vars(DockyardHookSpecs) if n.startswith(PROJECT)))
-            problems.append(f"{attr} is not a Dockyard hook (hooks: {known})")
+            problems.append(f"{shown} is not a Dockyard hook (hooks: {known})")
             continue
         impl = getattr(plugin, attr)
         params = [
@@ -111,9 +118,14 @@ def _validate(pm: pluggy.PluginManager, plugin: object, name: str) -> list[str]:
         extra = [p for p in params if p not in spec.argnames]
         if extra:
             problems.append(
-                f"{attr} takes {', '.join(extra)}, which the hook does not pass "
+                f"{shown} takes {', '.join(extra)}, which the hook does not pass "
                 f"(it passes {', '.join(spec.argnames)})"
             )
+        wrapper = bool(opts.get("wrapper")) or bool(opts.get("hookwrapper"))
+        if opts.get("wrapper") and opts.get("hookwrapper"):
+            problems.append(f"{shown} is marked both wrapper=True and hookwrapper=True")
+        elif wrapper and not inspect.isgeneratorfunction(impl):
+            problems.append(f"{shown} is a wrapper but not a generator function (it must yield)")
     if problems:
         raise HookRegistrationError(
             f"hook plugin {name} cannot be registered: {'; '.join(problems)}",
@@ -138,12 +150,33 @@ def register_hooks(pm: pluggy.PluginManager, plugin: object, name: str | None = 
     :returns: the name it was registered under.
     :raises HookRegistrationError: naming every bad hook; the manager is unchanged.
     """
+    registration = name or pm.get_canonical_name(plugin)
     label = name or getattr(plugin, "__name__", None) or repr(plugin)
-    if pm.is_registered(plugin) or (name is not None and pm.has_plugin(name)):
+    if pm.is_registered(plugin):
         raise HookRegistrationError(f"hook plugin {label} is already registered")
+    if pm.has_plugin(registration):
+        raise HookRegistrationError(
+            f"hook plugin {label}: the name {registration!r} is already registered "
+            f"(by {pm.get_plugin(registration)!r})",
+            suggestion="register it under another name",
+        )
     _validate(pm, plugin, label)
-    registered = pm.register(plugin, name=name)
-    assert registered is not None  # validated above: pluggy accepts it
+    try:
+        registered = pm.register(plugin, name=registration)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        # Older pluggy versions register hook by hook; undo whatever they did.
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        raise HookRegistrationError(
+            f"hook plugin {label} cannot be registered: {exc}",
+            suggestion="fix the hook implementation named; none of the plugin's hooks "
+            "was registered",
+            details={"plugin": label},
+        ) from exc
+    if registered is None:
+        raise HookRegistrationError(
+            f"hook plugin {label} is blocked in this plugin manager (nothing was registered)"
+        )
     return registered
 
 

@@ -1,0 +1,520 @@
+"""``dockyard new {package,mixin} NAME``: scaffold a pip-installable Dockyard project.
+
+The project is a src-layout setuptools distribution named ``NAME`` whose import
+package is ``NAME`` with dashes turned into underscores. It declares its class as an
+entry point (``dockyard.packages`` or ``dockyard.mixins``), so ``pip install -e .``
+is all it takes for ``dockyard list`` / ``dockyard invoke NAME ...`` to find it, and
+it ships a README and a test that calls the generated routes in-process.
+
+This module is file templates only: it imports no core module at import time (so
+neither pydantic), and the generated code passes ``ruff check`` and
+``ruff format --check`` with ruff's default settings.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import click
+
+__all__ = ["Scaffold", "check_name", "class_name_for", "new_command", "plan", "write"]
+
+KINDS = ("package", "mixin")
+
+_GROUPS = {"package": "dockyard.packages", "mixin": "dockyard.mixins"}
+
+_HANDLE_HELP = (
+    "a valid name looks like 'text-tools': lowercase letters, digits and dashes, "
+    "1-64 characters, starting with a letter and not ending with a dash"
+)
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """What ``dockyard new`` writes for one project.
+
+    :param kind: ``"package"`` or ``"mixin"``.
+    :param name: the handle: distribution name and entry-point name.
+    :param files: relative POSIX path -> file text, in the order they are listed.
+    """
+
+    kind: str
+    name: str
+    files: dict[str, str]
+
+    @property
+    def import_name(self) -> str:
+        """The import package: ``text-tools`` -> ``text_tools``."""
+        return self.name.replace("-", "_")
+
+    @property
+    def class_name(self) -> str:
+        """The generated class: ``TextTools`` (package) or ``TextToolsMixin`` (mixin)."""
+        return class_name_for(self.kind, self.name)
+
+    @property
+    def entry_point(self) -> dict[str, str]:
+        """The entry point the project declares: ``group``, ``name`` and ``value``."""
+        return {
+            "group": _GROUPS[self.kind],
+            "name": self.name,
+            "value": f"{self.import_name}.{self.kind}:{self.class_name}",
+        }
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it can name a scaffolded project.
+
+    :raises click.BadParameter: saying what a valid name looks like.
+    """
+    # Imported here: the discovery module is metadata-only, but this module imports
+    # nothing of core until it is used.
+    from dockyard.core.discovery import is_handle
+
+    if not is_handle(name):
+        raise click.BadParameter(f"{name!r} is not a valid name; {_HANDLE_HELP}", param_hint="NAME")
+    import_name = name.replace("-", "_")
+    if not name[0].isalpha():
+        raise click.BadParameter(
+            f"{name!r} starts with a digit, so {import_name!r} cannot be imported; {_HANDLE_HELP}",
+            param_hint="NAME",
+        )
+    if keyword.iskeyword(import_name):
+        raise click.BadParameter(
+            f"{name!r} is a Python keyword and cannot be imported; add a word, e.g. '{name}-tools'",
+            param_hint="NAME",
+        )
+    if import_name == "dockyard" or import_name in sys.stdlib_module_names:
+        raise click.BadParameter(
+            f"{name!r} would shadow the {import_name!r} module; add a word, e.g. '{name}-tools'",
+            param_hint="NAME",
+        )
+    return name
+
+
+def class_name_for(kind: str, name: str) -> str:
+    """The class name: CamelCase of ``name``, ending in ``Mixin`` (once) for a mixin.
+
+    ``text-tools`` -> ``TextTools`` / ``TextToolsMixin``; ``counter-mixin`` -> ``CounterMixin``.
+    """
+    camel = "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+    if kind == "mixin" and not camel.endswith("Mixin"):
+        camel += "Mixin"
+    return camel
+
+
+def plan(kind: str, name: str) -> Scaffold:
+    """Build (without writing anything) the project ``dockyard new KIND NAME`` creates.
+
+    :param kind: ``"package"`` or ``"mixin"``.
+    :param name: the project's handle (see `check_name`).
+    :raises click.BadParameter: for an invalid name.
+    :raises ValueError: for an unknown kind.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    check_name(name)
+    skeleton = Scaffold(kind, name, {})
+    pkg, cls = skeleton.import_name, skeleton.class_name
+    entry = skeleton.entry_point
+    base = "PackageService" if kind == "package" else "PackageMixin"
+    values = {
+        "name": name,
+        "pkg": pkg,
+        "cls": cls,
+        "kind": kind,
+        "group": entry["group"],
+        "target": entry["value"],
+        # Lines that hold a name, wrapped the way ruff would wrap them if too long.
+        "class_line": _fit("", f"class {cls}(", base, "):"),
+        "init_import": _import(f".{kind}", cls),
+        "import_line": _import(pkg, cls),
+        "configured": _fit("", f"package = {cls}(", 'config={"greeting": "Hi"}', ")"),
+        "configured_in_test": _fit("    ", f"package = {cls}(", 'config={"greeting": "Hi"}', ")"),
+        "used_mixins": _fit(
+            "    ", "USED_MIXIN_CLASSES: ClassVar[list[type[PackageMixin]]] = [", cls, "]"
+        ),
+        "add_mixin": _fit("        ", "self.add_mixin(", f"{cls}()", ")"),
+    }
+    templates = _PACKAGE if kind == "package" else _MIXIN
+    files = {
+        "pyproject.toml": _PYPROJECT,
+        "README.md": templates["README.md"],
+        f"src/{pkg}/__init__.py": _INIT,
+        f"src/{pkg}/{kind}.py": templates["module"],
+        f"tests/test_{pkg}.py": templates["test"],
+    }
+    return Scaffold(
+        kind, name, {path: Template(text).substitute(values) for path, text in files.items()}
+    )
+
+
+# The generated project has no ruff config: its code is laid out for ruff's defaults.
+_WIDTH = 88
+
+
+def _fit(indent: str, head: str, body: str, tail: str) -> str:
+    """``head body tail`` on one line if it fits, else split after ``head`` as ruff does."""
+    line = f"{indent}{head}{body}{tail}"
+    if len(line) <= _WIDTH:
+        return line
+    return f"{indent}{head}\n{indent}    {body}\n{indent}{tail}"
+
+
+def _import(module: str, name: str) -> str:
+    """``from module import name``, parenthesised (as ruff's isort does) if too long."""
+    line = f"from {module} import {name}"
+    return line if len(line) <= _WIDTH else f"from {module} import (\n    {name},\n)"
+
+
+def write(scaffold: Scaffold, target: Path) -> None:
+    """Write ``scaffold`` to the directory ``target``, all files or none.
+
+    The files are written to a fresh sibling directory that is then renamed to
+    ``target``, so a failure part-way leaves nothing behind.
+
+    :raises click.ClickException: if ``target`` exists and is not an empty directory.
+    """
+    if target.exists() and not target.is_dir():
+        raise click.ClickException(f"{target} exists and is not a directory; choose another NAME")
+    if target.is_dir() and any(target.iterdir()):
+        raise click.ClickException(
+            f"{target} already exists and is not empty; choose another NAME or --dir, "
+            "or remove it first"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.new-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        for relative, text in scaffold.files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        if target.is_dir():
+            target.rmdir()  # empty (checked above); a rename cannot replace it everywhere
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _next_steps(scaffold: Scaffold, where: str) -> list[str]:
+    steps = [f"cd {where}", 'pip install -e ".[test]"', "pytest"]
+    if scaffold.kind == "package":
+        steps.append(f"dockyard invoke {scaffold.name} hello name=Ted")
+    else:
+        steps.append("dockyard list --group mixins")
+    return steps
+
+
+@click.command("new")
+@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    default=Path("."),
+    show_default=True,
+    help="Create the project in DIR/NAME.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was created as JSON.")
+def new_command(kind: str, name: str, directory: Path, as_json: bool) -> None:
+    """Scaffold a pip-installable Dockyard package or mixin project in DIR/NAME.
+
+    NAME is the distribution and entry-point name (e.g. text-tools); the import
+    package is NAME with dashes as underscores (text_tools). The project declares
+    its class as an entry point, has a README and a test, and `pip install -e .`
+    makes it visible to `dockyard list`.
+
+    \b
+        dockyard new package text-tools
+        dockyard new mixin text-tools --dir plugins
+    """
+    scaffold = plan(kind, name)
+    target = directory / name
+    write(scaffold, target)
+    files = list(scaffold.files)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "path": str(target.resolve()),
+                    "files": files,
+                    "kind": kind,
+                    "entry_point": scaffold.entry_point,
+                },
+                indent=2,
+            )
+        )
+        return
+    entry = scaffold.entry_point
+    click.echo(f"Created {kind} {name} ({scaffold.class_name}) in {target}:")
+    for relative in files:
+        click.echo(f"  {relative}")
+    click.echo(f"Entry point: [{entry['group']}] {entry['name']} = {entry['value']}")
+    click.echo("")
+    click.echo("Next steps:")
+    for step in _next_steps(scaffold, str(target)):
+        click.echo(f"  {step}")
+
+
+# --- templates (string.Template: $name, $pkg, $cls, $kind, $group, $target) ------------
+
+_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "$name"
+version = "0.1.0"
+description = "$cls: a Dockyard $kind."
+readme = "README.md"
+requires-python = ">=3.10"
+dependencies = ["dockyard"]
+
+[project.optional-dependencies]
+test = ["pytest"]
+
+[project.entry-points."$group"]
+$name = "$target"
+
+[tool.setuptools.packages.find]
+where = ["src"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+
+_INIT = '''\
+"""$name: a Dockyard $kind."""
+
+$init_import
+
+__all__ = ["$cls"]
+'''
+
+_PACKAGE = {
+    "module": '''\
+"""$cls: the $name Dockyard package.
+
+Each ``@get`` / ``@post`` method is an endpoint; its arguments are validated and
+coerced from the type hints. Try it once installed::
+
+    dockyard invoke $name hello name=Ted
+    dockyard invoke $name echo text=hi times=3
+"""
+
+from dockyard import Config, PackageService, get, post
+
+
+$class_line
+    """Says hello and echoes text. Replace these routes with your own."""
+
+    class Config(Config):
+        """The package config, validated once when an instance is created."""
+
+        greeting: str = "Hello"
+
+    @get("hello")
+    def hello(self, name: str = "World") -> str:
+        """Greet someone by name, with the configured greeting."""
+        return f"{self.config.greeting}, {name}!"
+
+    @post("echo")
+    def echo(self, text: str, times: int = 1) -> dict[str, str | int]:
+        """Return the text repeated ``times`` times."""
+        return {"text": text * times, "times": times}
+''',
+    "test": '''\
+"""Tests of $cls, calling its routes in-process as the server would."""
+
+from dockyard.testing import call
+
+$import_line
+
+
+def test_hello_greets_by_name() -> None:
+    package = $cls()
+    assert call(package, "GET", "hello", name="Ted").data == "Hello, Ted!"
+
+
+def test_the_greeting_is_configurable() -> None:
+$configured_in_test
+    assert call(package, "GET", "hello").data == "Hi, World!"
+
+
+def test_echo_coerces_its_arguments() -> None:
+    package = $cls()
+    response = call(package, "POST", "echo", text="ab", times="2")
+    assert response.error is None
+    assert response.data == {"text": "abab", "times": 2}
+
+
+def test_a_missing_argument_is_a_422() -> None:
+    package = $cls()
+    assert call(package, "POST", "echo").status == 422
+''',
+    "README.md": """# $name
+
+A [Dockyard](https://pypi.org/project/dockyard/) package: `$cls`, in
+`src/$pkg/package.py`. It is declared as the entry point `$name` in the
+`$group` group, so installing this project is all it takes for Dockyard to find it.
+
+## Install
+
+```bash
+pip install -e .
+```
+
+## Test
+
+```bash
+pip install -e ".[test]"
+pytest
+```
+
+## Use
+
+```bash
+dockyard list                                # lists $name
+dockyard invoke $name hello name=Ted         # Hello, Ted!
+dockyard invoke $name hello -c greeting=Hi   # Hi, World!
+dockyard invoke $name echo text=hi times:=3
+```
+
+In Python, in-process (as the tests do):
+
+```python
+from dockyard.testing import call
+
+$import_line
+
+$configured
+print(call(package, "GET", "hello", name="Ted").data)  # Hi, Ted!
+```
+""",
+}
+
+_MIXIN = {
+    "module": '''\
+"""$cls: the $name Dockyard mixin.
+
+A package composes it in by listing the class and adding an instance::
+
+    class MyPackage(PackageService):
+        USED_MIXIN_CLASSES = [$cls]
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.add_mixin($cls())
+
+Its routes are prefixed with ``/$pkg/`` so they do not clash with other mixins'.
+"""
+
+from dockyard import PackageMixin, post
+
+
+$class_line
+    """Adds ``POST /$pkg/echo`` to a package.
+
+    Replace it with your own routes (and state: a mixin is a plain object).
+    """
+
+    @post("/$pkg/echo")
+    def echo(self, text: str, times: int = 1) -> dict[str, str | int]:
+        """Return the text repeated ``times`` times."""
+        return {"text": text * times, "times": times}
+''',
+    "test": '''\
+"""Tests of $cls, composed into a package and called in-process."""
+
+from typing import Any, ClassVar
+
+from dockyard import PackageMixin, PackageService
+from dockyard.testing import call
+
+$import_line
+
+ECHO = "/$pkg/echo"
+
+
+class Host(PackageService):
+    """A package using the mixin, as an application would."""
+
+$used_mixins
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+$add_mixin
+
+
+def test_echo_answers_through_the_package() -> None:
+    response = call(Host(), "POST", ECHO, text="ab", times="2")
+    assert response.error is None
+    assert response.data == {"text": "abab", "times": 2}
+
+
+def test_dir_lists_the_route() -> None:
+    described = call(Host(), "GET", "__dir__").data
+    assert ECHO in [method["path"] for method in described["methods"]]
+''',
+    "README.md": """# $name
+
+A [Dockyard](https://pypi.org/project/dockyard/) mixin: `$cls`, in
+`src/$pkg/mixin.py`. It is declared as the entry point `$name` in the
+`$group` group, so installing this project makes it available to packages.
+
+## Install
+
+```bash
+pip install -e .
+```
+
+## Test
+
+```bash
+pip install -e ".[test]"
+pytest
+```
+
+## Use
+
+```bash
+dockyard list --group mixins   # lists $name
+```
+
+Compose it into a package (its route is `POST /$pkg/echo`):
+
+```python
+from typing import Any, ClassVar
+
+from dockyard import PackageMixin, PackageService
+from dockyard.testing import call
+
+$import_line
+
+ECHO = "/$pkg/echo"
+
+
+class MyPackage(PackageService):
+$used_mixins
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+$add_mixin
+
+
+print(call(MyPackage(), "POST", ECHO, text="hi").data)  # {"text": "hi", "times": 1}
+```
+""",
+}
