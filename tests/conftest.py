@@ -8,12 +8,14 @@ it runs after ``pip install``, with no monkeypatching of discovery.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import sys
 import textwrap
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -128,3 +130,35 @@ def make_dist(tmp_path: Path) -> Iterator[DistFactory]:
     factory = DistFactory(tmp_path / "site-packages")
     yield factory
     factory.forget_modules()
+
+
+@pytest.fixture(autouse=True)
+def dockyard_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Every test gets its own empty ``$DOCKYARD_HOME`` and no server settings, so the
+    embedded store (and subprocesses, which inherit the environment) never touch the
+    developer's ``./.dockyard`` or a configured server."""
+    home = tmp_path_factory.mktemp("dockyard-home")
+    monkeypatch.setenv("DOCKYARD_HOME", str(home))
+    for name in ("DOCKYARD_URL", "DOCKYARD_API_KEY", "DOCKYARD_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+#: The packages the server, runtime and client tests serve (a data file, loaded by path).
+KIT_PATH = Path(__file__).resolve().parent / "server" / "packages" / "kit.py"
+
+
+@pytest.fixture(scope="session")
+def kit() -> ModuleType:
+    """``tests/server/packages/kit.py`` imported once (as ``dockyard_test_kit``): the
+    ``Hello`` (seed example and more), ``Flaky`` and ``Mixed`` packages."""
+    name = "dockyard_test_kit"
+    spec = importlib.util.spec_from_file_location(name, KIT_PATH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # annotations resolve through sys.modules
+    spec.loader.exec_module(module)
+    return module

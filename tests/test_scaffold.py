@@ -517,7 +517,9 @@ def test_scaffolded_projects_install_list_test_and_run(tmp_path: Path) -> None:
 
     # The package answers by its installed handle.
     assert venv.dockyard("invoke", package, "hello", "name=Ted") == "Hello, Ted!\n"
-    assert venv.dockyard("invoke", package, "hello", "-c", "greeting=Hi") == "Hi, World!\n"
+    # A different config is a different instance (the first one's config is frozen).
+    hi = venv.dockyard("invoke", package, "hello", "-c", "greeting=Hi", "--instance", "hi")
+    assert hi == "Hi, World!\n"
     echoed = venv.dockyard("invoke", package, "echo", "text=ab", "times:=2")
     assert json.loads(echoed) == {"text": "abab", "times": 2}
 

@@ -25,7 +25,6 @@ import click
 from dockyard import __version__
 from dockyard.core.discovery import Discovery, DiscoveryError, is_handle
 from dockyard.core.errors import DockyardError
-from dockyard.core.request import InvocableRequest, Invocation
 from dockyard.core.routes import Verb, normalize_path
 
 if TYPE_CHECKING:
@@ -146,6 +145,28 @@ def cli() -> None:
     """Dockyard: build HTTP services out of pip-installable packages, mixins and plugins."""
 
 
+def _client_options(func: Any) -> Any:
+    func = click.option(
+        "--api-key", envvar="DOCKYARD_API_KEY", help="API key (default: the local credentials)."
+    )(func)
+    func = click.option(
+        "--url",
+        envvar="DOCKYARD_URL",
+        help="Server URL; without one, the embedded store under $DOCKYARD_HOME is used.",
+    )(func)
+    return func
+
+
+def _print_result(data: Any, as_json: bool) -> None:
+    if isinstance(data, bytes) and not as_json:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    elif isinstance(data, str) and not as_json:
+        click.echo(data)
+    else:
+        click.echo(json.dumps(data if not isinstance(data, bytes) else data.hex(), indent=2))
+
+
 @cli.command("invoke")
 @click.argument("target")
 @click.argument("method")
@@ -159,6 +180,9 @@ def cli() -> None:
 @click.option(
     "-c", "--config", "config_items", multiple=True, help="Config as name=text or name:=<json>."
 )
+@click.option("--instance", help="Instance handle (default: the package handle).")
+@click.option("--workspace", help="Workspace handle (default: the instance handle).")
+@_client_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, whatever it is.")
 def invoke_command(
     target: str,
@@ -166,48 +190,51 @@ def invoke_command(
     arguments: tuple[str, ...],
     verb: str | None,
     config_items: tuple[str, ...],
+    instance: str | None,
+    workspace: str | None,
+    url: str | None,
+    api_key: str | None,
     as_json: bool,
 ) -> None:
-    """Run METHOD of the package TARGET in-process and print the result.
+    """Call METHOD on an instance of the package TARGET and print the result.
 
-    TARGET is FILE.py:Class or module:Class. ARGUMENTS are name=text or name:=<json>.
-    The package is constructed with the given config and its instance_init runs first,
-    as for a new instance.
+    TARGET is a package handle (installed, or served by --url), FILE.py:Class or
+    module:Class. The instance is created (with --config) and initialised on first use,
+    on the embedded store under $DOCKYARD_HOME, or on the server at --url. ARGUMENTS are
+    name=text or name:=<json>.
 
         dockyard invoke examples/hello.py:MyPackage say_hello name=Ted
     """
-    cls = load_target(target)
+    from dockyard.client import Dockyard
+    from dockyard.runtime import package_handle_for
+
     kwargs = parse_assignments(arguments, "argument")
     config = parse_assignments(config_items, "config")
     try:
         path = normalize_path(method)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="METHOD") from None
-    if verb is None:
-        verbs = cls.spec.verbs_for(path)
-        verb = verbs[0].value if len(verbs) == 1 else Verb.POST.value
-    try:
-        instance = cls(config=config)
-        instance.instance_init()
-    except DockyardError as exc:
-        _fail(exc)
-        return
-    response = instance(
-        InvocableRequest(
-            invocation=Invocation(http_verb=verb, invocation_path=path, arguments=kwargs)
+    local_class = None if ":" not in target and is_handle(target) else load_target(target)
+    if local_class is not None and url:
+        raise click.BadParameter(
+            "--url needs a package handle the server serves, not a file or module",
+            param_hint="TARGET",
         )
-    )
-    if response.error is not None:
-        _fail(response.error)
-        return
-    data = response.data
-    if isinstance(data, bytes) and not as_json:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    elif isinstance(data, str) and not as_json:
-        click.echo(data)
-    else:
-        click.echo(json.dumps(data if not isinstance(data, bytes) else data.hex(), indent=2))
+    handle = package_handle_for(local_class) if local_class is not None else target
+    with Dockyard(url=url, api_key=api_key) as client:
+        try:
+            if client.url is None and local_class is not None:
+                client.runtime.packages[handle] = local_class
+            used = client.use(handle, instance, config=config or None, workspace=workspace)
+            if verb is None:
+                spec = used.invoke("__dir__", "GET")
+                verbs = [m["verb"] for m in spec["methods"] if m["path"] == path]
+                verb = verbs[0] if len(verbs) == 1 else Verb.POST.value
+            result = used.invoke(path, verb, **kwargs)
+        except DockyardError as exc:
+            _fail(exc)
+            return
+    _print_result(result, as_json)
 
 
 @cli.command("spec")
@@ -356,6 +383,266 @@ def routes_command(target: str, as_json: bool) -> None:
             for m in spec.methods
         ],
     )
+
+
+@cli.command("serve")
+@click.argument("targets", nargs=-1)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to bind.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Processes.")
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per worker."
+)
+@click.option(
+    "--max-body",
+    default=10 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest request body in bytes (413 above).",
+)
+@click.option(
+    "--cache-size",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Live instances kept per worker.",
+)
+def serve_command(
+    targets: tuple[str, ...],
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    max_body: int,
+    cache_size: int,
+) -> None:
+    """Serve packages over HTTP (gunicorn; one access-log line per request).
+
+    TARGETS are package handles, FILE.py:Class or module:Class; installed packages are
+    served too. On first start a local user and API key are created and written to
+    $DOCKYARD_HOME/credentials (mode 0600), which the client reads.
+    """
+    from dockyard.server.serve import ServeOptions, build_app, default_home, ensure_credentials, run
+
+    home = default_home()
+    options = ServeOptions(
+        targets=targets,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        home=home,
+        max_body=max_body,
+        cache_size=cache_size,
+    )
+    try:
+        checked = build_app(options)  # check the targets load before forking workers
+    except DockyardError as exc:
+        _fail(exc)
+        return
+    # Each worker opens its own store after the fork; this one only served the check.
+    checked.extensions["dockyard.runtime"].store.close()
+    url = f"http://{host}:{port}"
+    key, created = ensure_credentials(home, url)
+    click.echo(f"Dockyard {__version__} serving on {url} (state in {home})")
+    if created:
+        click.echo(f"Created the local API key (saved to {home}/credentials): {key}")
+    else:
+        click.echo(f"Local API key: {home}/credentials")
+    run(options)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Manage API keys of the local store ($DOCKYARD_HOME)."""
+
+
+def _store() -> Any:
+    from dockyard.client import dockyard_home
+    from dockyard.store import Store
+
+    return Store(home=dockyard_home())
+
+
+@keys_group.command("create")
+@click.option("--user", default="local", show_default=True, help="The key's user (created if new).")
+@click.option("--name", help="A label for the key.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_create(user: str, name: str | None, as_json: bool) -> None:
+    """Create an API key; it is printed once and never stored in the clear."""
+    store = _store()
+    try:
+        store.ensure_user(user)
+        record, key = store.create_key(user, name=name)
+    except DockyardError as exc:
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"id": record.id, "user": user, "prefix": record.prefix, "key": key}))
+    else:
+        click.echo(key)
+
+
+@keys_group.command("list")
+@click.option("--user", default="local", show_default=True, help="Whose keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_list(user: str, as_json: bool) -> None:
+    """List a user's API keys (prefixes only)."""
+    store = _store()
+    try:
+        keys = store.list_keys(user)
+    finally:
+        store.close()
+    rows = [
+        {
+            "id": k.id,
+            "prefix": k.prefix,
+            "name": k.name,
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        }
+        for k in keys
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _print_table(
+        ("ID", "PREFIX", "NAME", "CREATED", "REVOKED"),
+        [
+            (str(r["id"]), r["prefix"], r["name"] or "", r["created_at"], r["revoked_at"] or "")
+            for r in rows
+        ],
+    )
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@click.option("--user", default="local", show_default=True, help="Whose key.")
+def keys_revoke(key_id: str, user: str) -> None:
+    """Revoke the key KEY_ID (its id or prefix)."""
+    store = _store()
+    try:
+        record = store.revoke_key(user, int(key_id) if key_id.isdigit() else key_id)
+    except DockyardError as exc:
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    click.echo(f"revoked key {record.id} ({record.prefix})")
+
+
+@cli.group("instances")
+def instances_group() -> None:
+    """Manage package instances (embedded store, or --url)."""
+
+
+@instances_group.command("list")
+@_client_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def instances_list(url: str | None, api_key: str | None, as_json: bool) -> None:
+    """List your instances."""
+    from dockyard.client import Dockyard
+
+    with Dockyard(url=url, api_key=api_key) as client:
+        try:
+            found = client.instances()
+        except DockyardError as exc:
+            _fail(exc)
+            return
+    rows = [
+        {
+            "workspace": i.workspace,
+            "handle": i.handle,
+            "package": i.package,
+            "version": i.version,
+            "state": i.init_state,
+            "url": i.invocation_url,
+        }
+        for i in found
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _print_table(
+        ("WORKSPACE", "INSTANCE", "PACKAGE", "VERSION", "STATE", "URL"),
+        [tuple(str(v) for v in r.values()) for r in rows],
+    )
+
+
+@instances_group.command("create")
+@click.argument("package")
+@click.argument("instance", required=False)
+@click.option("--workspace", help="Workspace handle (default: the instance handle).")
+@click.option("--version", "pinned", help="Require this package version.")
+@click.option(
+    "-c", "--config", "config_items", multiple=True, help="Config as name=text or name:=<json>."
+)
+@_client_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def instances_create(
+    package: str,
+    instance: str | None,
+    workspace: str | None,
+    pinned: str | None,
+    config_items: tuple[str, ...],
+    url: str | None,
+    api_key: str | None,
+    as_json: bool,
+) -> None:
+    """Create (or get) the INSTANCE of PACKAGE, initialised once."""
+    from dockyard.client import Dockyard
+
+    config = parse_assignments(config_items, "config")
+    with Dockyard(url=url, api_key=api_key) as client:
+        try:
+            used = client.use(package, instance, pinned, config or None, workspace=workspace)
+        except DockyardError as exc:
+            _fail(exc)
+            return
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "workspace": used.workspace,
+                    "handle": used.handle,
+                    "package": used.package,
+                    "version": used.version,
+                    "config": used.config,
+                    "url": used.invocation_url,
+                }
+            )
+        )
+    else:
+        click.echo(
+            f"{used.workspace}/{used.handle}: {used.package} {used.version} "
+            f"at {used.invocation_url}"
+        )
+
+
+@instances_group.command("delete")
+@click.argument("workspace")
+@click.argument("instance")
+@_client_options
+def instances_delete(workspace: str, instance: str, url: str | None, api_key: str | None) -> None:
+    """Delete WORKSPACE/INSTANCE and its data."""
+    from dockyard.client import Dockyard
+
+    with Dockyard(url=url, api_key=api_key) as client:
+        try:
+            matches = [
+                i for i in client.instances() if (i.workspace, i.handle) == (workspace, instance)
+            ]
+            if not matches:
+                raise DockyardError(
+                    f"no instance {workspace}/{instance}", code="instance_not_found", status=404
+                )
+            client.delete(matches[0])
+        except DockyardError as exc:
+            _fail(exc)
+            return
+    click.echo(f"deleted {workspace}/{instance}")
 
 
 from dockyard.scaffold import new_command  # noqa: E402

@@ -173,6 +173,32 @@ class ArgumentValidator:
         self._extra = accepts_extra
         self._where = where
 
+    def json_schema(self, ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+        """The arguments as one JSON Schema object (``$defs`` collected at its top).
+
+        :param ref_template: where references to models point (OpenAPI documents use
+            ``"#/components/schemas/{model}"`` and move ``$defs`` there).
+        """
+        properties: dict[str, Any] = {}
+        defs: dict[str, Any] = {}
+        for (name, adapter, _), spec in zip(self._params, self._arg_specs, strict=True):
+            schema: dict[str, Any] = {}
+            if adapter is not None:
+                schema = adapter.json_schema(ref_template=ref_template)
+                defs.update(schema.pop("$defs", {}))
+            if not spec.required:
+                schema["default"] = spec.default
+            properties[name] = schema
+        out: dict[str, Any] = {
+            "type": "object",
+            "properties": properties,
+            "required": [name for name, _, required in self._params if required],
+            "additionalProperties": self._extra,
+        }
+        if defs:
+            out["$defs"] = defs
+        return out
+
     def accepted(self) -> str:
         """The accepted arguments, described: ``name (str, required), n (int, default 1)``."""
         return ", ".join(a.describe() for a in self._arg_specs) or "none"

@@ -5,13 +5,19 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
 from dockyard.core.collect import collect_routes
 from dockyard.core.config import describe_config, nested_config_model, validate_config
+from dockyard.core.errors import MixinError
 from dockyard.core.spec import PackageSpec, qualified_name
+
+if TYPE_CHECKING:
+    from dockyard.core.request import InvocationContext
+    from dockyard.core.service import PackageService
+    from dockyard.core.storage import KeyValueStorage
 
 __all__ = ["PackageMixin"]
 
@@ -76,6 +82,35 @@ class PackageMixin:
     def config_cls(cls) -> type[BaseModel]:
         """The mixin's config model: its nested ``Config`` class, if it declares one."""
         return nested_config_model(cls)
+
+    def bind_package(self, package: PackageService) -> None:
+        """Remember the package this mixin was added to (`PackageService.add_mixin` calls it)."""
+        self._package = package
+
+    @property
+    def package(self) -> PackageService:
+        """The package instance this mixin was added to.
+
+        :raises MixinError: before `PackageService.add_mixin`.
+        """
+        package: PackageService | None = getattr(self, "_package", None)
+        if package is None:
+            raise MixinError(
+                f"{type(self).__qualname__} has not been added to a package yet",
+                suggestion="use self.package / self.storage in routes or instance_init, "
+                "after the package called self.add_mixin(...)",
+            )
+        return package
+
+    @property
+    def storage(self) -> KeyValueStorage:
+        """This mixin's own namespace (its ``config_key``) of the package's storage."""
+        return self.package.storage.namespace(type(self).config_key)
+
+    @property
+    def context(self) -> InvocationContext:
+        """The package's invocation context (the current request's while one is served)."""
+        return self.package.context
 
     def instance_init(self) -> None:
         """Called once when the package instance using this mixin is created.

@@ -8,10 +8,11 @@ form (snake_case or the camelCase Steamship clients send).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["InvocableRequest", "Invocation", "InvocationContext"]
+__all__ = ["REQUEST_CONTEXT", "InvocableRequest", "Invocation", "InvocationContext"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -88,3 +89,11 @@ class InvocableRequest:
         return cls(
             invocation=Invocation(http_verb=verb, invocation_path=path, arguments=dict(arguments))
         )
+
+
+#: The context of the request being served in this thread (or task), if any. The runtime
+#: sets it around each dispatch, so a cached instance shared by many requests sees the
+#: caller of the current one as ``self.context``.
+REQUEST_CONTEXT: ContextVar[InvocationContext | None] = ContextVar(
+    "dockyard_request_context", default=None
+)

@@ -26,10 +26,11 @@ from dockyard.core.errors import (
     RouteNotFoundError,
 )
 from dockyard.core.mixin import PackageMixin
-from dockyard.core.request import InvocableRequest, InvocationContext
+from dockyard.core.request import REQUEST_CONTEXT, InvocableRequest, InvocationContext
 from dockyard.core.response import InvocableResponse
 from dockyard.core.routes import Verb, get, normalize_path, post
 from dockyard.core.spec import MethodSpec, PackageSpec, qualified_name
+from dockyard.core.storage import KeyValueStorage
 
 if TYPE_CHECKING:
     import pluggy
@@ -65,7 +66,6 @@ class Invocable(metaclass=_InvocableMeta):
 
     spec: PackageSpec
     config: BaseModel
-    context: InvocationContext
     USED_MIXIN_CLASSES: ClassVar[list[type[PackageMixin]]] = []
     # Lifecycle hooks of the engine that made this instance (None: no hooks, fast path).
     _hooks: pluggy.HookRelay | None = None
@@ -78,12 +78,44 @@ class Invocable(metaclass=_InvocableMeta):
         cls = type(self)
         model = cls.spec.config_model or Config
         self.config = validate_config(model, config, owner=f"{cls.__qualname__}")
-        self.context = context if context is not None else InvocationContext()
+        self._context = context if context is not None else InvocationContext()
+        self._storage: KeyValueStorage | None = None
         self._mixin_targets: dict[type, Any] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.spec = _build_spec(cls, reserved_ok=False)
+
+    @property
+    def context(self) -> InvocationContext:
+        """Who is calling, where: the current request's context while one is served,
+        else the one the instance was made with."""
+        current = REQUEST_CONTEXT.get()
+        return current if current is not None else self._context
+
+    @context.setter
+    def context(self, context: InvocationContext) -> None:
+        self._context = context
+
+    @property
+    def storage(self) -> KeyValueStorage:
+        """Persistent key-value storage private to this instance.
+
+        :raises DockyardError: for an instance that is not persistent (made directly,
+            not through ``Dockyard().use(...)`` or the server).
+        """
+        if self._storage is None:
+            raise DockyardError(
+                f"{type(self).__qualname__} has no storage: it is not a persistent instance",
+                code="no_storage",
+                suggestion="create instances with Dockyard().use(...) (or serve the package) "
+                "to give them storage; in tests, attach one with attach_storage()",
+            )
+        return self._storage
+
+    def attach_storage(self, storage: KeyValueStorage) -> None:
+        """Give this instance its persistent storage (the runtime does this once)."""
+        self._storage = storage
 
     @classmethod
     def config_cls(cls) -> type[BaseModel]:
@@ -384,6 +416,7 @@ class PackageService(Invocable):
             self.spec = spec
         for key in keys:
             self._mixin_targets[key] = mixin
+        mixin.bind_package(self)
         self.mixins.append(mixin)
 
 

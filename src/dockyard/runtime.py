@@ -1,0 +1,455 @@
+"""`Runtime`: persistent package instances over a store — the server and the embedded client.
+
+``use`` creates an instance on first call (its config validated and frozen, its
+``instance_init`` run ONCE, its state recorded) and returns the same instance after
+that, also across restarts. ``invoke`` resolves an instance from a bounded LRU cache
+of live objects (a dict lookup; nothing is rebuilt per request), checks who may call
+it, and dispatches with the request's context.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.core.config import validate_config
+from dockyard.core.discovery import ComponentNotFoundError, distribution_of, is_handle
+from dockyard.core.engine import Engine
+from dockyard.core.errors import ConfigError, DockyardError, InvocationError
+from dockyard.core.request import (
+    REQUEST_CONTEXT,
+    InvocableRequest,
+    Invocation,
+    InvocationContext,
+)
+from dockyard.core.response import InvocableResponse
+from dockyard.core.routes import Verb, normalize_path
+from dockyard.core.service import Invocable
+from dockyard.store import InstanceExistsError, InstanceRecord, Store
+
+__all__ = [
+    "InstanceConflictError",
+    "InstanceInitError",
+    "InstanceNotFoundError",
+    "LiveInstance",
+    "Runtime",
+    "package_handle_for",
+]
+
+logger = logging.getLogger("dockyard")
+
+#: How long `use` waits for another process that is running the same instance_init.
+INIT_WAIT_SECONDS = 60.0
+
+
+class InstanceNotFoundError(InvocationError, LookupError):
+    """No instance with that handle is visible to the caller."""
+
+    default_code = "instance_not_found"
+    default_status = 404
+
+
+class InstanceConflictError(DockyardError, ValueError):
+    """An existing instance differs from what was asked (package, version or config)."""
+
+    default_code = "instance_conflict"
+    default_status = 409
+
+
+class InstanceInitError(DockyardError, RuntimeError):
+    """``instance_init`` failed (it is retried on the next ``use``)."""
+
+    default_code = "instance_init_failed"
+    default_status = 500
+
+
+def package_handle_for(cls: type) -> str:
+    """The handle a package class is served under when not installed: ``MyPackage`` ->
+    ``my-package``."""
+    out: list[str] = []
+    for i, char in enumerate(cls.__name__):
+        if char.isupper() and i and not cls.__name__[i - 1].isupper():
+            out.append("-")
+        out.append(char.lower() if char.isalnum() else "-")
+    return "-".join(part for part in "".join(out).split("-") if part)[:64] or "package"
+
+
+@dataclass(frozen=True)
+class LiveInstance:
+    """A constructed instance with the record it was built from."""
+
+    record: InstanceRecord
+    invocable: Invocable
+
+
+def _config_difference(stored: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    keys = sorted(set(stored) | set(given))
+    return [k for k in keys if stored.get(k) != given.get(k)]
+
+
+class Runtime:
+    """Persistent instances of packages, over a `Store`.
+
+    :param store: where instances, keys and data live.
+    :param engine: installed components and hooks (default: a new `Engine`).
+    :param packages: package classes served by handle besides the installed ones
+        (``dockyard serve file.py:Class``); they take precedence.
+    :param cache_size: how many live instances are kept (least recently used go first).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine | None = None,
+        *,
+        packages: Mapping[str, type[Invocable]] | None = None,
+        cache_size: int = 1024,
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.store = store
+        self.engine = engine if engine is not None else Engine()
+        self.packages: dict[str, type[Invocable]] = dict(packages or {})
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], LiveInstance] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- packages ------------------------------------------------------------------
+
+    def package(self, handle: str) -> tuple[type[Invocable], str]:
+        """The class served as ``handle``, and its version.
+
+        :raises ComponentNotFoundError: listing what is served and installed.
+        """
+        cls = self.packages.get(handle)
+        if cls is None:
+            try:
+                cls = self.engine.package_class(handle)
+            except ComponentNotFoundError as exc:
+                served = sorted({*self.packages, *self.engine.discovery.names("dockyard.packages")})
+                raise ComponentNotFoundError(
+                    f"no package {handle!r} is served or installed",
+                    suggestion=f"use one of: {', '.join(served) or 'none'}",
+                    details={"package": handle, "available": served},
+                ) from exc
+        return cls, self._version_of(handle, cls)
+
+    def _version_of(self, handle: str, cls: type) -> str:
+        if handle not in self.packages:
+            for component in self.engine.discovery.components("dockyard.packages"):
+                if component.name == handle:
+                    return component.provenance.version
+        origin = distribution_of(cls)
+        return origin.rpartition(" ")[2] if origin else "0+local"
+
+    # --- instances -----------------------------------------------------------------
+
+    def use(
+        self,
+        user: str,
+        package: str,
+        instance: str | None = None,
+        *,
+        workspace: str | None = None,
+        version: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> InstanceRecord:
+        """The instance ``workspace/instance`` of ``package``, created (and initialised) on
+        first use.
+
+        :param user: the caller (owner of a new instance).
+        :param package: the package handle.
+        :param instance: the instance handle (default: the package handle).
+        :param workspace: the workspace handle (default: the instance handle).
+        :param version: pin: must equal the installed version (and the instance's).
+        :param config: the config of a new instance; for an existing one, must match
+            (None: take the instance as it is).
+        :raises InstanceConflictError: 409 naming what differs.
+        :raises ConfigError: 422 listing every bad config field.
+        :raises InstanceInitError: instance_init failed (retried on the next use).
+        """
+        instance = instance or package
+        workspace = workspace or instance
+        for what, value in (("package", package), ("instance", instance), ("workspace", workspace)):
+            if not is_handle(value):
+                raise ConfigError(
+                    f"{what} handle {value!r} is invalid",
+                    code="invalid_handle",
+                    suggestion="use lowercase letters, digits and dashes (1-64 chars)",
+                )
+        cls, installed = self.package(package)
+        if version is not None and version != installed:
+            raise InstanceConflictError(
+                f"package {package} version {version} is not installed (installed: {installed})",
+                suggestion=f"install {package}=={version}, or drop the version pin",
+                details={"asked": version, "installed": installed},
+            )
+        model = cls.spec.config_model
+        frozen: dict[str, Any] | None = None
+        if config is not None or self.store.get_instance(workspace, instance) is None:
+            validated = (
+                validate_config(model, config or {}, owner=f"package {package}") if model else None
+            )
+            frozen = validated.model_dump(mode="json") if validated is not None else {}
+        record = self.store.get_instance(workspace, instance)
+        if record is None:
+            try:
+                record = self.store.create_instance(
+                    owner=user,
+                    workspace=workspace,
+                    handle=instance,
+                    package=package,
+                    version=installed,
+                    config=frozen or {},
+                )
+            except InstanceExistsError as exc:  # created concurrently: compare with it
+                record = exc.existing
+        self._check_same(record, user, package, version, frozen)
+        if record.init_state != "ready":
+            record = self._initialise(record)
+        return record
+
+    def _check_same(
+        self,
+        record: InstanceRecord,
+        user: str,
+        package: str,
+        version: str | None,
+        frozen: Mapping[str, Any] | None,
+    ) -> None:
+        name = f"{record.workspace}/{record.handle}"
+        if record.owner != user:
+            raise InstanceConflictError(
+                f"instance handle {name} is taken",
+                suggestion="choose another instance (or workspace) handle",
+            )
+        if record.package != package:
+            raise InstanceConflictError(
+                f"instance {name} is an instance of package {record.package}, not {package}",
+                suggestion="choose another instance handle",
+                details={"existing": record.package, "asked": package},
+            )
+        if version is not None and record.version != version:
+            raise InstanceConflictError(
+                f"instance {name} runs {record.package} {record.version}, not {version}",
+                suggestion="drop the version pin, or use a new instance handle",
+                details={"existing": record.version, "asked": version},
+            )
+        if frozen is not None and dict(frozen) != record.config:
+            differing = _config_difference(record.config, frozen)
+            raise InstanceConflictError(
+                f"instance {name} exists with a different config: {', '.join(differing)} differ",
+                suggestion="use the instance without config (or with its own), or use a new "
+                "instance handle for a new config",
+                details={
+                    "differing": differing,
+                    "existing": {k: record.config.get(k) for k in differing},
+                    "asked": {k: frozen.get(k) for k in differing},
+                },
+            )
+
+    def _initialise(self, record: InstanceRecord) -> InstanceRecord:
+        deadline = time.monotonic() + INIT_WAIT_SECONDS
+        while True:
+            if self.store.claim_init(record.id):
+                # Not cached until its init succeeds: requests meanwhile see the record's
+                # state ("initializing"), never a half-initialised instance.
+                self._forget(record)
+                try:
+                    # Building is part of it: a constructor that fails must not leave
+                    # the claim standing (every later use would wait for it).
+                    live = self._build(record, cache=False)
+                    live.invocable.instance_init()
+                except Exception as exc:
+                    error_id = uuid.uuid4().hex[:16]
+                    logger.exception(
+                        "instance_init of %s/%s failed [error id %s]",
+                        record.workspace,
+                        record.handle,
+                        error_id,
+                    )
+                    # A DockyardError is meant for the caller; anything else stays in the log.
+                    said = f": {exc.message}" if isinstance(exc, DockyardError) else ""
+                    self.store.finish_init(record.id, f"failed{said} (error id {error_id})")
+                    raise InstanceInitError(
+                        f"instance_init of {record.workspace}/{record.handle} failed{said}; "
+                        f"error id {error_id}",
+                        suggestion="fix the cause (see the server log for the error id); "
+                        "the next use retries it",
+                        details={"error_id": error_id},
+                    ) from None
+                ready = self.store.finish_init(record.id, None)
+                self._remember(LiveInstance(ready, live.invocable))
+                return ready
+            current = self.store.get_instance(record.workspace, record.handle)
+            if current is None:
+                raise InstanceNotFoundError(f"instance {record.workspace}/{record.handle} vanished")
+            if current.init_state == "ready":
+                return current
+            if time.monotonic() > deadline:
+                raise InstanceInitError(
+                    f"instance {record.workspace}/{record.handle} is still initialising elsewhere",
+                    suggestion="retry shortly",
+                )
+            time.sleep(0.05)
+
+    def delete(self, user: str, workspace: str, instance: str) -> bool:
+        """Delete an instance of ``user`` and its data; whether it existed."""
+        record = self.store.get_instance(workspace, instance)
+        if record is not None:
+            self._forget(record)
+        return self.store.delete_instance(user, workspace, instance)
+
+    # --- live instances ------------------------------------------------------------
+
+    def _build(self, record: InstanceRecord, *, cache: bool = True) -> LiveInstance:
+        cls, _ = self.package(record.package)
+        context = InvocationContext(
+            instance_handle=record.handle,
+            workspace_handle=record.workspace,
+            package_handle=record.package,
+            user=record.owner,
+        )
+        invocable = self.engine.create(cls, config=record.config, context=context)
+        invocable.attach_storage(self.store.storage(record.id))
+        live = LiveInstance(record, invocable)
+        if cache:
+            self._remember(live)
+        return live
+
+    def _remember(self, live: LiveInstance) -> None:
+        key = (live.record.workspace, live.record.handle)
+        with self._lock:
+            self._cache[key] = live
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _forget(self, record: InstanceRecord) -> None:
+        with self._lock:
+            self._cache.pop((record.workspace, record.handle), None)
+
+    def live(self, workspace: str, instance: str) -> LiveInstance:
+        """The live instance ``workspace/instance`` (from the cache; built on a miss).
+
+        :raises InstanceNotFoundError: if there is no such instance.
+        :raises InstanceInitError: if it is not initialised (use() initialises it).
+        """
+        key = (workspace, instance)
+        with self._lock:
+            live = self._cache.get(key)
+            if live is not None:
+                self._cache.move_to_end(key)
+                return live
+        record = self.store.get_instance(workspace, instance)
+        if record is None:
+            raise InstanceNotFoundError(
+                f"no instance {workspace}/{instance}",
+                suggestion="create it with Dockyard().use(package, instance) or POST "
+                "/__api__/instances",
+            )
+        if record.init_state != "ready":
+            reason = f" ({record.init_error})" if record.init_error else ""
+            raise InstanceInitError(
+                f"instance {workspace}/{instance} is not ready: {record.init_state}{reason}",
+                suggestion="call use() again to (re)run its instance_init",
+                status=409,
+            )
+        return self._build(record)
+
+    def cached(self) -> int:
+        """How many live instances are cached."""
+        return len(self._cache)
+
+    def invoke(
+        self,
+        user: str | None,
+        workspace: str,
+        instance: str,
+        verb: str,
+        method: str,
+        arguments: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        invocation_url: str | None = None,
+        request_id: str | None = None,
+    ) -> InvocableResponse:
+        """Dispatch one call; errors come back in the response (404 for an instance the
+        caller may not see, 401 for a non-public route without a user).
+
+        :param user: the authenticated caller, or None (only public routes then).
+        """
+        try:
+            # Hooks and checks see the path as the spec names it ("/foo" whether "foo",
+            # "/foo/" or " foo" was asked), so none of them can be side-stepped.
+            try:
+                path = normalize_path(method)
+            except ValueError:
+                path = method  # dispatch answers 404 for it
+            if path == "/__instance_init__":
+                raise DockyardError(
+                    "instance_init runs once, when the instance is created; it cannot be invoked",
+                    code="forbidden",
+                    status=403,
+                    suggestion="call use() to (re)run a failed instance_init",
+                )
+            try:
+                live = self.live(workspace, instance)
+            except InstanceInitError:
+                # Not ready: only its owner may learn that (anyone else: not found).
+                found = self.store.get_instance(workspace, instance)
+                if user is not None and found is not None and found.owner == user:
+                    raise
+                raise InstanceNotFoundError(f"no instance {workspace}/{instance}") from None
+            record = live.record
+            try:
+                spec_method = live.invocable.spec.get_method(Verb.parse(verb), path)
+            except ValueError:
+                spec_method = None
+            public = spec_method is not None and spec_method.public
+            if not public:
+                if user is None:
+                    raise DockyardError(
+                        "an API key is required",
+                        code="unauthorized",
+                        status=401,
+                        suggestion="send Authorization: Bearer <key> (dockyard keys create)",
+                    )
+                if record.owner != user:
+                    raise InstanceNotFoundError(f"no instance {workspace}/{instance}")
+        except DockyardError as exc:
+            if user is None and isinstance(exc, InstanceNotFoundError):
+                exc = DockyardError(
+                    "an API key is required",
+                    code="unauthorized",
+                    status=401,
+                    suggestion="send Authorization: Bearer <key> (dockyard keys create)",
+                )
+            return InvocableResponse.from_error(exc)
+        context = InvocationContext(
+            instance_handle=record.handle,
+            workspace_handle=record.workspace,
+            package_handle=record.package,
+            user=user,
+            request_id=request_id or uuid.uuid4().hex,
+            invocation_url=invocation_url,
+            headers=dict(headers or {}),
+        )
+        token = REQUEST_CONTEXT.set(context)
+        try:
+            return live.invocable(
+                InvocableRequest(
+                    invocation=Invocation(
+                        http_verb=verb, invocation_path=path, arguments=dict(arguments)
+                    ),
+                    context=context,
+                )
+            )
+        finally:
+            REQUEST_CONTEXT.reset(token)

@@ -1,0 +1,187 @@
+"""OpenAPI 3.1 documents of package instances, built from the same spec that dispatches.
+
+Argument schemas come from the per-route validators (so the document and the
+validation cannot disagree), the config schema from the config model, and every
+error response shares one ``Error`` schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.core.routes import Verb
+from dockyard.core.spec import MethodSpec, PackageSpec
+
+__all__ = ["ERROR_SCHEMA", "openapi_document"]
+
+_REF = "#/components/schemas/{model}"
+
+#: The body of every error response.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "suggestion": {"type": ["string", "null"]},
+                "details": {},
+            },
+        }
+    },
+}
+
+_ERRORS = {
+    "400": "Malformed request body",
+    "401": "Missing or invalid API key",
+    "404": "Unknown instance or method",
+    "405": "Wrong HTTP verb for this method",
+    "409": "Conflict",
+    "413": "Request body too large",
+    "422": "Invalid arguments",
+    "500": "Internal error (see the server log for the error id)",
+}
+
+
+_PREFIX = "#/components/schemas/"
+
+
+def _rewrite(node: Any, renamed: dict[str, str]) -> Any:
+    """``node`` with its ``$ref``s to renamed components pointing at the new names."""
+    if not renamed:
+        return node
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(_PREFIX):
+                name = value[len(_PREFIX) :]
+                out[key] = _PREFIX + renamed.get(name, name)
+            else:
+                out[key] = _rewrite(value, renamed)
+        return out
+    if isinstance(node, list):
+        return [_rewrite(item, renamed) for item in node]
+    return node
+
+
+def _add_components(
+    schemas: dict[str, Any], defs: dict[str, Any], user: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the models ``defs`` (from one pydantic schema) to ``schemas``; return ``user``
+    (the schema that refers to them) with its references fixed.
+
+    Schemas are generated one route at a time, so two different models may come with one
+    name (two ``Item`` classes; a user's model called ``Error``): the later one gets a
+    new name (``Item2``) and the references to it follow, rather than silently replacing
+    the other and documenting arguments the validator does not accept. The same model
+    met again keeps its one component.
+    """
+    renamed: dict[str, str] = {}
+    while True:  # until no rename changes another definition's text
+        rewritten = {name: _rewrite(schema, renamed) for name, schema in defs.items()}
+        changed = False
+        for name, schema in rewritten.items():
+            if name not in renamed and name in schemas and schemas[name] != schema:
+                taken = {*schemas, *defs, *renamed.values()}
+                number = 2
+                while f"{name}{number}" in taken:
+                    number += 1
+                renamed[name] = f"{name}{number}"
+                changed = True
+        if not changed:
+            break
+    for name, schema in rewritten.items():
+        schemas.setdefault(renamed.get(name, name), schema)
+    fixed: dict[str, Any] = _rewrite(user, renamed)
+    return fixed
+
+
+def _operation(method: MethodSpec, schemas: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    arguments = method.validator.json_schema(ref_template=_REF)
+    arguments = _add_components(schemas, arguments.pop("$defs", {}), arguments)
+    returns_text = method.returns == "str"
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": (method.doc or method.name).splitlines()[0],
+        "responses": {
+            "200": {
+                "description": "Success",
+                "content": {"text/plain" if returns_text else "application/json": {"schema": {}}},
+            },
+            **{
+                status: {
+                    "description": text,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+                for status, text in _ERRORS.items()
+            },
+        },
+    }
+    if method.doc:
+        operation["description"] = method.doc
+    if method.public:
+        operation["security"] = []
+    if method.verb is Verb.GET:
+        operation["parameters"] = [
+            {
+                "name": name,
+                "in": "query",
+                "required": name in arguments["required"],
+                "schema": schema,
+            }
+            for name, schema in arguments["properties"].items()
+        ]
+    else:
+        operation["requestBody"] = {
+            "required": bool(arguments["required"]),
+            "content": {"application/json": {"schema": arguments}},
+        }
+    return operation
+
+
+def openapi_document(spec: PackageSpec, server_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of an instance with ``spec`` served at ``server_url``.
+
+    :param spec: the instance's spec (its routes, arguments and config).
+    :param server_url: the instance's base URL (``.../workspace/instance``).
+    """
+    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    if spec.config_model is not None:
+        config = spec.config_model.model_json_schema(ref_template=_REF)
+        defs = config.pop("$defs", {})
+        schemas["Config"] = config  # reserved first: a model named Config gets renamed
+        schemas["Config"] = _add_components(schemas, defs, config)
+    paths: dict[str, dict[str, Any]] = {}
+    used_ids: set[str] = set()
+    for method in spec.methods:
+        if method.path.startswith("/__") and method.path != "/__dir__":
+            continue
+        verb = method.verb.value.lower()
+        # "/a/b" and "/a_b" flatten alike; operation ids must be unique in a document.
+        operation_id = base_id = f"{verb}_{method.path.strip('/').replace('/', '_')}"
+        number = 2
+        while operation_id in used_ids:
+            operation_id = f"{base_id}_{number}"
+            number += 1
+        used_ids.add(operation_id)
+        paths.setdefault(method.path, {})[verb] = _operation(method, schemas, operation_id)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": spec.name,
+            "version": spec.version or "0",
+            **({"description": spec.doc} if spec.doc else {}),
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
