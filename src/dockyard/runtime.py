@@ -21,7 +21,7 @@ from typing import Any
 from dockyard.core.config import validate_config
 from dockyard.core.discovery import ComponentNotFoundError, distribution_of, is_handle
 from dockyard.core.engine import Engine
-from dockyard.core.errors import ConfigError, DockyardError, InvocationError
+from dockyard.core.errors import DockyardError, InvocationError
 from dockyard.core.request import (
     REQUEST_CONTEXT,
     InvocableRequest,
@@ -31,7 +31,7 @@ from dockyard.core.request import (
 from dockyard.core.response import InvocableResponse
 from dockyard.core.routes import Verb, normalize_path
 from dockyard.core.service import Invocable
-from dockyard.store import InstanceExistsError, InstanceRecord, Store
+from dockyard.store import InstanceExistsError, InstanceRecord, InvalidHandleError, Store
 
 __all__ = [
     "InstanceConflictError",
@@ -172,17 +172,16 @@ class Runtime:
             (None: take the instance as it is).
         :raises InstanceConflictError: 409 naming what differs.
         :raises ConfigError: 422 listing every bad config field.
+        :raises InvalidHandleError: 422 for a malformed package, instance or workspace handle.
         :raises InstanceInitError: instance_init failed (retried on the next use).
         """
         instance = instance or package
         workspace = workspace or instance
         for what, value in (("package", package), ("instance", instance), ("workspace", workspace)):
             if not is_handle(value):
-                raise ConfigError(
-                    f"{what} handle {value!r} is invalid",
-                    code="invalid_handle",
-                    suggestion="use lowercase letters, digits and dashes (1-64 chars)",
-                )
+                # The store's class: the same error in-process and over HTTP (where the
+                # client maps the code back to a class).
+                raise InvalidHandleError(what, value)
         cls, installed = self.package(package)
         if version is not None and version != installed:
             raise InstanceConflictError(
