@@ -345,7 +345,11 @@ class Runtime:
             live = self._cache.get(key)
             if live is not None:
                 self._cache.move_to_end(key)
+        if live is not None:
+            # Another worker process may have deleted (or deleted and re-created) it.
+            if self.store.instance_exists(live.record.id):
                 return live
+            self._forget(live.record)
         record = self.store.get_instance(workspace, instance)
         if record is None:
             raise InstanceNotFoundError(

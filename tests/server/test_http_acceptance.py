@@ -1427,12 +1427,6 @@ def test_instance_init_runs_once_when_workers_race_to_create_it(workers: Server)
     assert workers.request("GET", f"/{handle}/{handle}/inits").json() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: each worker's live-instance cache is never revalidated, so after a "
-    "delete (+ re-create) in one worker the other keeps serving the old instance (old "
-    "config, storage of a deleted id); an exact check costs a query per request",
-)
 def test_a_deleted_instance_is_gone_from_every_worker(workers: Server) -> None:
     handle = created(workers)
     path = f"/{handle}/{handle}"

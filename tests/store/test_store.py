@@ -388,3 +388,19 @@ def test_repr_hides_the_password() -> None:
     url = parse_url("postgresql://me:s3cret@localhost/db")
     assert "s3cret" not in url.render_as_string(hide_password=True)
     assert Database.__doc__
+
+
+def test_instance_exists_follows_deletion_and_ids_are_not_reused(tmp_path: Path) -> None:
+    with Store(home=tmp_path) as store:
+        store.ensure_user("ann")
+        first = store.create_instance(
+            owner="ann", workspace="w", handle="i", package="p", version="1", config={}
+        )
+        assert store.instance_exists(first.id)
+        assert store.delete_instance("ann", "w", "i")
+        assert not store.instance_exists(first.id)
+        again = store.create_instance(
+            owner="ann", workspace="w", handle="i", package="p", version="1", config={}
+        )
+        assert again.id != first.id
+        assert store.instance_exists(again.id)

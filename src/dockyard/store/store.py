@@ -121,6 +121,8 @@ _AUTHENTICATE = (
     .where(api_keys.c.prefix == bindparam("b_prefix"))
 )
 
+_INSTANCE_EXISTS = select(instances.c.id).where(instances.c.id == bindparam("b_id"))
+
 _WORKSPACE = select(workspaces.c.id, workspaces.c.owner_id).where(
     workspaces.c.handle == bindparam("b_workspace")
 )
@@ -561,6 +563,14 @@ class Store:
                 _INSTANCE_BY_HANDLE, {"b_workspace": workspace, "b_handle": handle}
             ).first()
         return None if row is None else _instance(row)
+
+    def instance_exists(self, instance_id: int) -> bool:
+        """Whether the instance ``instance_id`` still exists (one primary-key lookup).
+
+        Ids are never reused, so a deleted and re-created instance has a new id: a cache
+        holding the old one learns here that it is stale.
+        """
+        return self._db.fetch_one(_INSTANCE_EXISTS, {"b_id": instance_id}) is not None
 
     def get_instance_by_id(self, instance_id: int) -> InstanceRecord | None:
         """Instance ``instance_id``, or None."""
