@@ -16,6 +16,8 @@ CONTRACT = {
     "ArgSpec",
     "Config",
     "ConfigError",
+    "Dockyard",
+    "PackageInstance",
     "compose",
     "DockyardError",
     "Invocable",

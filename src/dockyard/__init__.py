@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dockyard.client import Dockyard, PackageInstance
     from dockyard.core.arguments import ArgSpec
     from dockyard.core.compose import compose
     from dockyard.core.config import Config
@@ -41,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "ArgumentError": "dockyard.core.errors",
     "Config": "dockyard.core.config",
     "ConfigError": "dockyard.core.errors",
+    "Dockyard": "dockyard.client",
     "DockyardError": "dockyard.core.errors",
     "Engine": "dockyard.core.engine",
     "Http": "dockyard.core.response",
@@ -54,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "MethodNotAllowedError": "dockyard.core.errors",
     "MethodSpec": "dockyard.core.spec",
     "MixinError": "dockyard.core.errors",
+    "PackageInstance": "dockyard.client",
     "PackageMixin": "dockyard.core.mixin",
     "PackageService": "dockyard.core.service",
     "PackageSpec": "dockyard.core.spec",
@@ -72,6 +75,7 @@ __all__ = [
     "ArgumentError",
     "Config",
     "ConfigError",
+    "Dockyard",
     "DockyardError",
     "Engine",
     "Http",
@@ -85,6 +89,7 @@ __all__ = [
     "MethodNotAllowedError",
     "MethodSpec",
     "MixinError",
+    "PackageInstance",
     "PackageMixin",
     "PackageService",
     "PackageSpec",
