@@ -118,6 +118,7 @@ class Runtime:
         self.packages: dict[str, type[Invocable]] = dict(packages or {})
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], LiveInstance] = OrderedDict()
+        self._resolved: dict[str, tuple[type[Invocable], str]] = {}
         self._lock = threading.Lock()
 
     # --- packages ------------------------------------------------------------------
@@ -128,6 +129,10 @@ class Runtime:
         :raises ComponentNotFoundError: listing what is served and installed.
         """
         cls = self.packages.get(handle)
+        resolved = self._resolved.get(handle)
+        # Resolving reads distribution metadata: do it once per handle, not per build.
+        if resolved is not None and (cls is None or resolved[0] is cls):
+            return resolved
         if cls is None:
             try:
                 cls = self.engine.package_class(handle)
@@ -138,7 +143,9 @@ class Runtime:
                     suggestion=f"use one of: {', '.join(served) or 'none'}",
                     details={"package": handle, "available": served},
                 ) from exc
-        return cls, self._version_of(handle, cls)
+        resolved = (cls, self._version_of(handle, cls))
+        self._resolved[handle] = resolved
+        return resolved
 
     def _version_of(self, handle: str, cls: type) -> str:
         if handle not in self.packages:
