@@ -4,7 +4,7 @@ Run by hand from the repository root (needs ``wrk``: ``apt-get install wrk``; ma
 peer venv ``bench/.venv-http`` with ``bench/setup_http_peers.sh`` on first use and
 re-runs itself in it)::
 
-    python bench/http.py                  # everything (about 6 minutes)
+    python bench/http.py                  # everything (about 8 minutes)
     python bench/http.py --skip-scaling   # the server comparison only
     python bench/http.py --skip-compare   # the 10,000-instance part only
 
