@@ -29,6 +29,7 @@ from dockyard.core.routes import Verb, normalize_path
 
 if TYPE_CHECKING:
     from dockyard.core.service import Invocable
+    from dockyard.core.spec import PackageSpec
 
 __all__ = ["cli", "load_target", "main", "parse_assignments"]
 
@@ -263,6 +264,11 @@ def spec_command(target: str, as_json: bool) -> None:
         about = f" - {param['description']}" if param["description"] else ""
         click.echo(f"  {param['name']} ({param['type']}, {need}){about}")
     click.echo("Routes:")
+    _print_routes(spec)
+
+
+def _print_routes(spec: PackageSpec) -> None:
+    """Print a route table: verb, path, method, arguments."""
     _print_table(
         ("VERB", "PATH", "METHOD", "ARGUMENTS"),
         [
@@ -371,18 +377,7 @@ def routes_command(target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(spec.to_dict()["methods"], indent=2))
         return
-    _print_table(
-        ("VERB", "PATH", "METHOD", "ARGUMENTS"),
-        [
-            (
-                m.verb.value,
-                m.path,
-                f"{m.class_name.rsplit('.', 1)[-1]}.{m.name}",
-                ", ".join(a.describe() for a in m.args),
-            )
-            for m in spec.methods
-        ],
-    )
+    _print_routes(spec)
 
 
 @cli.command("serve")
