@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -100,6 +101,7 @@ def _dispose_in_child(ref: weakref.ReferenceType[Database]) -> None:
         # processes on one SQLite handle corrupt its state); drop them without closing,
         # since closing would affect the parent's copies.
         db.engine.dispose(close=False)
+        db.forget_read_connections()
 
 
 class Prepared(NamedTuple):
@@ -197,6 +199,11 @@ class Database:
         self.native_upsert = self.dialect in ("sqlite", "postgresql")
         self._upserts: dict[str, Any] = {}
         self._prepared: dict[int, Prepared] = {}
+        # One connection per thread for single-statement reads (the per-request key and
+        # instance checks): a pool checkout costs more than the query itself.
+        self._reads = threading.local()
+        self._read_connections: list[Any] = []
+        self._read_lock = threading.Lock()
         #: The driver's unique-violation exception (the fast path sees driver errors).
         self.integrity_errors: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
         if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
@@ -243,17 +250,52 @@ class Database:
             # Back to the pool, whose reset rolls back whatever an error left open.
             conn.close()
 
+    def _read_connection(self) -> Any:
+        reads = self._reads
+        conn = getattr(reads, "conn", None)
+        if conn is not None and reads.pid == os.getpid():
+            return conn
+        conn = self.engine.raw_connection()
+        conn.detach()  # this thread's own from now on; dispose() closes it
+        reads.conn, reads.pid = conn, os.getpid()
+        with self._read_lock:
+            self._read_connections.append(conn)
+        return conn
+
+    def forget_read_connections(self) -> None:
+        """Drop (without closing) the per-thread read connections: after a fork they
+        belong to the parent."""
+        self._reads = threading.local()
+        self._read_connections = []
+
     def fetch_one(self, statement: ClauseElement, values: Mapping[str, Any]) -> Any:
         """The first row (a tuple) of a query, or None; see the module docstring.
 
         Parameters go to the driver as they are, and results come back as the driver
         gives them: no type conversion happens on this path, so use it for statements
-        with int and str parameters.
+        with int and str parameters. Runs on this thread's read connection.
         """
         prepared = self.prepare(statement)
-        with self._cursor() as cursor:
-            cursor.execute(prepared.sql, prepared.bind(values))
-            return cursor.fetchone()
+        conn = self._read_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(prepared.sql, prepared.bind(values))
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            conn.commit()  # ends the read's transaction where the driver opened one
+        except BaseException:
+            # A connection in an unknown state is never reused.
+            self._reads.conn = None
+            with self._read_lock:
+                if conn in self._read_connections:
+                    self._read_connections.remove(conn)
+            try:
+                conn.close()
+            finally:
+                raise
+        return row
 
     def fetch_all(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Any]:
         """Every row (tuples) of a query; same terms as `fetch_one`."""
@@ -315,7 +357,12 @@ class Database:
                     continue  # inserted by someone else since our UPDATE: update it now
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and the per-thread read connections."""
+        with self._read_lock:
+            connections, self._read_connections = self._read_connections, []
+        for conn in connections:
+            conn.close()
+        self._reads = threading.local()
         self.engine.dispose()
 
     def lock_schema(self, conn: Connection) -> None:
