@@ -11,6 +11,7 @@ user. `get_instance` answers for any owner (the server decides who may see what)
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -34,7 +35,8 @@ from dockyard.store.errors import (
     UserNotFoundError,
     WorkspaceTakenError,
 )
-from dockyard.store.keys import KEY_MARKER, key_prefix, new_key, verify_key
+from dockyard.store.generation import Generation, GenerationCache
+from dockyard.store.keys import KEY_MARKER, hash_key, key_prefix, new_key
 from dockyard.store.location import (
     DATABASE_URL_ENV,
     HOME_ENV,
@@ -152,7 +154,6 @@ _INSTANCE_BY_ID = _INSTANCE.where(instances.c.id == bindparam("b_id"))
 _INSTANCES_OF_OWNER = _INSTANCE.where(users.c.handle == bindparam("b_owner")).order_by(
     workspaces.c.handle, instances.c.handle
 )
-_INSTANCE_EXISTS = select(instances.c.id).where(instances.c.id == bindparam("b_id"))
 _OWN_INSTANCE_ID = (
     select(instances.c.id)
     .select_from(_INSTANCES_FROM)
@@ -273,6 +274,15 @@ class Store:
         parsed = parse_url(self.url)
         prepare_sqlite_dir(parsed)
         self._db = Database(parsed)
+        generation = (
+            Generation.for_sqlite(parsed.database)
+            if self._db.dialect == "sqlite"
+            else Generation.disabled()
+        )
+        # Exact caches of the per-request checks; see dockyard.store.generation.
+        self._generation = generation
+        self._users_by_key: GenerationCache[str, User] = GenerationCache(generation)
+        self._live_instances: GenerationCache[int, bool] = GenerationCache(generation)
         try:
             #: The schema version of the database (after migration).
             self.schema_version: int = migrate(self._db)
@@ -405,13 +415,21 @@ class Store:
         prefix = key_prefix(key)
         if prefix is None:
             return None
+        # Cached by the key's hash, so no lookup ever compares the secret itself.
+        digest = hash_key(key)
+        generation = self._generation.current()
+        user = self._users_by_key.get(digest, generation)
+        if user is not None:
+            return user
         row = self._db.fetch_one(_AUTHENTICATE, {"b_prefix": prefix})
         if row is None:
             return None
         user_id, handle, created_at, key_hash, revoked_at = row
-        if not verify_key(key, key_hash) or revoked_at is not None:
+        if not hmac.compare_digest(digest, key_hash) or revoked_at is not None:
             return None
-        return User(id=user_id, handle=handle, created_at=as_utc(created_at))
+        user = User(id=user_id, handle=handle, created_at=as_utc(created_at))
+        self._users_by_key.put(digest, user, generation)
+        return user
 
     def list_keys(self, user: str) -> list[ApiKey]:
         """The API keys of ``user``, revoked ones included, oldest first ([] for an
@@ -436,7 +454,7 @@ class Store:
         else:
             prefix = key_prefix(key_id_or_prefix) or key_id_or_prefix.removeprefix(KEY_MARKER)
             statement, params = _KEY_BY_PREFIX, {"b_user": user, "b_prefix": prefix}
-        with self._db.write() as conn:
+        with self._generation.writing(), self._db.write() as conn:
             row = conn.execute(statement, params).first()
             if row is None:
                 raise ApiKeyNotFoundError(user, key_id_or_prefix)
@@ -570,7 +588,13 @@ class Store:
         Ids are never reused, so a deleted and re-created instance has a new id: a cache
         holding the old one learns here that it is stale.
         """
-        return self._db.fetch_one(_INSTANCE_EXISTS, {"b_id": instance_id}) is not None
+        generation = self._generation.current()
+        if self._live_instances.get(instance_id, generation):
+            return True
+        if self._db.fetch_one(_INSTANCE_EXISTS, {"b_id": instance_id}) is None:
+            return False
+        self._live_instances.put(instance_id, True, generation)
+        return True
 
     def get_instance_by_id(self, instance_id: int) -> InstanceRecord | None:
         """Instance ``instance_id``, or None."""
@@ -591,7 +615,7 @@ class Store:
         """Delete ``owner``'s instance ``workspace/handle`` and all its stored data;
         return whether there was one (False too for another user's instance)."""
         params = {"b_owner": owner, "b_workspace": workspace, "b_handle": handle}
-        with self._db.write() as conn:
+        with self._generation.writing(), self._db.write() as conn:
             instance_id = conn.execute(_OWN_INSTANCE_ID, params).scalar()
             if instance_id is None:
                 return False
