@@ -394,6 +394,8 @@ class Runtime:
         caller may not see, 401 for a non-public route without a user).
 
         :param user: the authenticated caller, or None (only public routes then).
+        :param headers: the request headers for ``self.context.headers``, passed as given
+            (a read-only mapping; not copied).
         """
         try:
             # Hooks and checks see the path as the spec names it ("/foo" whether "foo",
@@ -449,7 +451,7 @@ class Runtime:
             user=user,
             request_id=request_id or uuid.uuid4().hex,
             invocation_url=invocation_url,
-            headers=dict(headers or {}),
+            headers=headers if headers is not None else {},
         )
         token = REQUEST_CONTEXT.set(context)
         try:

@@ -36,9 +36,14 @@ def runtime(store: Store, kit: ModuleType) -> Runtime:
     return Runtime(store, packages={"hello": kit.Hello, "flaky": kit.Flaky})
 
 
-@pytest.fixture
-def app(runtime: Runtime) -> Flask:
-    return create_app(runtime)
+@pytest.fixture(params=["fast-path", "flask"])
+def app(request: pytest.FixtureRequest, runtime: Runtime) -> Flask:
+    """The app, serving invocations on its WSGI fast path, and with a request hook that
+    makes Flask serve everything: every test here must pass both ways."""
+    app = create_app(runtime)
+    if request.param == "flask":
+        app.before_request(lambda: None)
+    return app
 
 
 @pytest.fixture
@@ -519,3 +524,92 @@ def test_a_before_invoke_hook_can_refuse_a_call_over_http(
     assert refused.status_code == 403
     assert error_of(refused)["code"] == "closed"
     assert client.get("/hello/hello/ping").data == b"pong"
+
+
+# --- the request as packages see it ----------------------------------------------------------
+
+
+def test_packages_see_headers_without_the_callers_credentials(
+    client: FlaskClient, hello: str, auth: dict[str, str]
+) -> None:
+    response = client.get(
+        f"{hello}/headers", headers={**auth, "X-Probe": "p1", "Cookie": "session=secret"}
+    )
+    assert response.status_code == 200
+    seen = response.get_json()
+    assert seen["all"]["X-Probe"] == "p1"
+    assert seen["x_probe_lowercase"] == "p1"  # names are case-insensitive
+    assert seen["has_authorization"] is False
+    assert not {"Authorization", "Cookie"} & set(seen["all"])
+    assert auth["Authorization"].split()[1] not in json.dumps(seen)
+
+
+# --- the fast path and Flask answer alike -----------------------------------------------------
+
+ODD_REQUESTS = [
+    ("POST", "/hello/hello/do_something"),
+    ("GET", "/hello/hello/say_hello?name=Ann"),
+    ("POST", "/hello/hello/do_something/"),
+    ("POST", "/hello/hello//do_something"),
+    ("POST", "/hello//hello/do_something"),
+    ("POST", "//hello/hello/do_something"),
+    ("POST", "/hello/hello/a//b"),
+    ("POST", "/hello/hello/__openapi__"),
+    ("GET", "/hello/hello/__openapi__"),
+    ("POST", "/__api__/instances/hello/hello"),
+    ("POST", "/__x__/hello/do_something"),
+    ("POST", "/nobody/nothing/do_something"),
+    ("HEAD", "/hello/hello/say_hello"),
+    ("OPTIONS", "/hello/hello/say_hello"),
+    ("PUT", "/hello/hello/do_something"),
+    ("GET", "/hello/hello/caf%C3%A9"),
+    ("POST", "/hello/hello/%2e%2e/x"),
+]
+
+
+@pytest.mark.parametrize(("verb", "path"), ODD_REQUESTS)
+def test_fast_path_and_flask_answer_every_request_alike(
+    runtime: Runtime, auth: dict[str, str], verb: str, path: str
+) -> None:
+    fast = create_app(runtime)
+    flask = create_app(runtime)
+    flask.before_request(lambda: None)
+    fast.test_client().post("/__api__/instances", json={"package": "hello"}, headers=auth)
+    answers = []
+    for app in (fast, flask):
+        response = app.test_client().open(path, method=verb, headers=auth, json={"times": 2})
+        headers = {k: v for k, v in response.headers.items() if k != "X-Request-Id"}
+        answers.append((response.status_code, response.data, headers))
+    assert answers[0] == answers[1]
+
+
+def test_the_fast_path_steps_aside_for_rules_added_later(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    runtime.use("local", "hello")
+    plain = create_app(runtime).test_client()
+    assert plain.post("/hello/hello/metrics", headers=auth).status_code == 404
+    app = create_app(runtime)  # a dockyard_app_created hook could do this
+    app.add_url_rule("/hello/hello/metrics", "metrics", lambda: "42", methods=["POST"])
+    client = app.test_client()
+    assert client.post("/hello/hello/metrics", headers=auth).data == b"42"
+    assert client.post("/hello/hello/do_something", headers=auth).get_json() == {"done": 1}
+
+
+def test_the_fast_path_steps_aside_for_request_signals(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    from flask import request_started
+
+    app = create_app(runtime)
+    seen: list[str] = []
+
+    def started(sender: Any, **extra: Any) -> None:
+        seen.append("started")
+
+    client = app.test_client()
+    client.post("/__api__/instances", json={"package": "hello"}, headers=auth)
+    seen.clear()
+    with request_started.connected_to(started, app):
+        assert client.post("/hello/hello/do_something", headers=auth).status_code == 200
+    assert seen == ["started"]

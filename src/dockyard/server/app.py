@@ -16,18 +16,31 @@ URLs::
 routes declared ``public=True``. Success bodies are the unwrapped data with its
 Content-Type; errors are ``{"error": {"code", "message", "suggestion", "details"}}``
 with the status that fits (400, 401, 404, 405, 409, 413, 422, 500 with an error id).
+
+Invocations take a fast path: a WSGI middleware (``app.wsgi_app``, the way Flask's docs
+add middleware) answers ``/<workspace>/<instance>/<method>`` with the same handler the
+Flask view uses, without Flask's request context, URL matching and response finalising,
+which cost more than the call itself. It steps aside, and Flask serves every request
+in full, as soon as anything could observe the difference: request hooks
+(``before_request``, ``after_request``, teardown, URL value preprocessors), receivers of
+Flask's request signals, or URL rules added after `create_app` (by a
+``dockyard_app_created`` hook, say). Whatever the path, the answer is the same.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, signals
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Request
 
 from dockyard import __version__
 from dockyard.core.errors import DockyardError, InternalError
@@ -75,6 +88,129 @@ def _unauthorized(message: str = "an API key is required") -> DockyardError:
     )
 
 
+def _bad_request(message: str, suggestion: str) -> DockyardError:
+    return DockyardError(message, code="bad_request", status=400, suggestion=suggestion)
+
+
+class _RequestIds:
+    """Request ids: a random per-process prefix and a counter (unique across processes,
+    and a fraction of the cost of a uuid4 per request)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_request_ids = _RequestIds()
+
+#: Request headers not passed to packages in ``self.context.headers``: the caller's
+#: credentials are none of a (possibly third-party) package's business.
+_PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+class RequestHeaders(Mapping[str, str]):
+    """The request headers as ``self.context.headers`` shows them: read-only, names
+    case-insensitive, built from the WSGI environ only if a package looks at them, and
+    without the caller's credentials (Authorization, Cookie).
+
+    :param environ: the WSGI environ of the request.
+    """
+
+    __slots__ = ("_environ", "_headers")
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+        self._headers: dict[str, tuple[str, str]] | None = None
+
+    def _read(self) -> dict[str, tuple[str, str]]:
+        headers = self._headers
+        if headers is None:
+            headers = {}
+            for key, value in self._environ.items():
+                if key.startswith("HTTP_"):
+                    name = key[5:]
+                elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    name = key
+                else:
+                    continue
+                title = name.replace("_", "-").title()
+                if value and title.lower() not in _PRIVATE_HEADERS:
+                    headers[title.lower()] = (title, value)
+            self._headers = headers
+        return headers
+
+    def __getitem__(self, name: str) -> str:
+        return self._read()[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (title for title, _ in self._read().values())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._read()
+
+    def __repr__(self) -> str:
+        return f"RequestHeaders({dict(self.items())!r})"
+
+
+def _merged_arguments(req: Request) -> dict[str, Any]:
+    """The call's keyword arguments: GET from the query; POST (and others) the query <
+    form < JSON body, merged in that order."""
+    merged: dict[str, Any] = dict(req.args.items()) if req.query_string else {}
+    if req.method == "GET":
+        return merged
+    if req.mimetype in _FORM_TYPES:
+        merged.update(req.form.items())
+        return merged
+    data = req.get_data(cache=True)
+    if not data:
+        return merged
+    if not req.is_json:
+        raise _bad_request(
+            f"cannot read a {req.mimetype or '(none)'} body",
+            "send JSON (Content-Type: application/json), a form, or query parameters",
+        )
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad_request(
+            f"the request body is not valid JSON: {exc}",
+            "send a JSON object of keyword arguments",
+        ) from None
+    if not isinstance(body, dict):
+        raise _bad_request(
+            f"the JSON body must be an object of arguments, got {type(body).__name__}",
+            'send e.g. {"name": "Ted"}',
+        )
+    merged.update(body)
+    return merged
+
+
+def _base_url(req: Request) -> str:
+    # Read off the WSGI environ: request.host_url re-encodes the whole URL (IRI
+    # handling) and cost more than the rest of a small request.
+    environ = req.environ
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return f"{environ['wsgi.url_scheme']}://{host}{req.script_root}"
+
+
+# What the invocation rule's converters accept: <workspace> and <instance> are werkzeug
+# "default" segments, <path:method> a non-empty rest not starting with "/".
+_FAST_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
 def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
     """Build the Flask app serving ``runtime``'s instances.
 
@@ -87,8 +223,8 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
     app.extensions["dockyard.runtime"] = runtime
     store = runtime.store
 
-    def caller(required: bool = True) -> User | None:
-        header = request.headers.get("Authorization", "")
+    def caller(required: bool = True, req: Request = request) -> User | None:
+        header = req.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         if not header:
             if required:
@@ -102,77 +238,65 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
         return user
 
     def base_url() -> str:
-        # Read off the WSGI environ: request.host_url re-encodes the whole URL (IRI
-        # handling) and cost more than the rest of a small request.
-        environ = request.environ
-        host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-        return f"{environ['wsgi.url_scheme']}://{host}{request.script_root}"
+        return _base_url(request)
 
     def arguments() -> dict[str, Any]:
-        merged: dict[str, Any] = dict(request.args.items()) if request.query_string else {}
-        if request.method == "GET":
-            return merged
-        if request.mimetype in _FORM_TYPES:
-            merged.update(request.form.items())
-            return merged
-        data = request.get_data(cache=True)
-        if not data:
-            return merged
-        if not request.is_json:
-            raise DockyardError(
-                f"cannot read a {request.mimetype or '(none)'} body",
-                code="bad_request",
-                status=400,
-                suggestion="send JSON (Content-Type: application/json), a form, or "
-                "query parameters",
-            )
-        try:
-            body = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DockyardError(
-                f"the request body is not valid JSON: {exc}",
-                code="bad_request",
-                status=400,
-                suggestion="send a JSON object of keyword arguments",
-            ) from None
-        if not isinstance(body, dict):
-            raise DockyardError(
-                f"the JSON body must be an object of arguments, got {type(body).__name__}",
-                code="bad_request",
-                status=400,
-                suggestion='send e.g. {"name": "Ted"}',
-            )
-        merged.update(body)
-        return merged
+        return _merged_arguments(request)
 
-    @app.errorhandler(DockyardError)
-    def dockyard_error(error: DockyardError) -> Response:
-        return _error(error)
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def too_large(_: RequestEntityTooLarge) -> Response:
-        return _error(
-            DockyardError(
-                f"the request body is larger than {max_body} bytes",
-                code="payload_too_large",
-                status=413,
-                suggestion="send a smaller body (the server's limit is --max-body)",
-            )
+    def invocation(
+        req: Request, workspace: str, instance: str, method: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Answer one invocation: status, headers, body (errors raise `DockyardError`)."""
+        user = caller(False, req)
+        request_id = req.headers.get("X-Request-Id") or _request_ids.next()
+        response: InvocableResponse = runtime.invoke(
+            user.handle if user is not None else None,
+            workspace,
+            instance,
+            req.method,
+            method,
+            _merged_arguments(req),
+            headers=RequestHeaders(req.environ),
+            invocation_url=f"{_base_url(req)}/{workspace}/{instance}/",
+            request_id=request_id,
         )
+        if response.error is not None:
+            error = response.error
+            return error.status, _json_headers(request_id), json.dumps(error.to_dict()).encode()
+        mime = response.mime_type
+        if mime.startswith("text/") and "charset" not in mime:
+            mime = f"{mime}; charset=utf-8"
+        headers = [("Content-Type", mime)]
+        headers.extend(response.http.headers.items())
+        headers.append(("X-Request-Id", request_id))
+        return response.status, headers, response.encode()
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(
-            status, "http_error"
-        )
-        return _error(DockyardError(error.description or error.name, code=code, status=status))
+    def error_response(error: Exception, path: str) -> Response:
+        """The error body and status for anything a request to ``path`` raised."""
+        if isinstance(error, DockyardError):
+            return _error(error)
+        if isinstance(error, RequestEntityTooLarge):
+            return _error(
+                DockyardError(
+                    f"the request body is larger than {max_body} bytes",
+                    code="payload_too_large",
+                    status=413,
+                    suggestion="send a smaller body (the server's limit is --max-body)",
+                )
+            )
+        if isinstance(error, HTTPException):
+            status = error.code or 500
+            code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(
+                status, "http_error"
+            )
+            return _error(DockyardError(error.description or error.name, code=code, status=status))
+        error_id = uuid.uuid4().hex[:16]
+        logger.exception("unexpected error serving %s [error id %s]", path, error_id)
+        return _error(InternalError(f"internal error; error id {error_id}", error_id=error_id))
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> Response:
-        error_id = uuid.uuid4().hex[:16]
-        logger.exception("unexpected error serving %s [error id %s]", request.path, error_id)
-        return _error(InternalError(f"internal error; error id {error_id}", error_id=error_id))
+    def any_error(error: Exception) -> Response:
+        return error_response(error, request.path)
 
     @app.get("/__health__")
     def health() -> Response:
@@ -255,29 +379,69 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
     )
     def invoke(workspace: str, instance: str, method: str) -> Response:
-        user = caller(required=False)
-        request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        response: InvocableResponse = runtime.invoke(
-            user.handle if user is not None else None,
-            workspace,
-            instance,
-            request.method,
-            method,
-            arguments(),
-            headers=dict(request.headers.items()),
-            invocation_url=f"{base_url()}/{workspace}/{instance}/",
-            request_id=request_id,
-        )
-        if response.error is not None:
-            out = _error(response.error)
-        else:
-            mime = response.mime_type
-            if mime.startswith("text/") and "charset" not in mime:
-                mime = f"{mime}; charset=utf-8"
-            out = Response(response.encode(), status=response.status, content_type=mime)
-            out.headers.update(response.http.headers)
-        out.headers["X-Request-Id"] = request_id
-        return out
+        status, headers, body = invocation(request, workspace, instance, method)
+        return Response(body, status=status, headers=headers)
 
+    class FastRequest(Request):
+        max_content_length = max_body
+        max_form_memory_size = max_body
+
+    flask_wsgi_app: WSGIApp = app.wsgi_app
+    rules = len(list(app.url_map.iter_rules()))
+    hook_registries = (
+        app.before_request_funcs,
+        app.after_request_funcs,
+        app.teardown_request_funcs,
+        app.teardown_appcontext_funcs,
+        app.url_value_preprocessors,
+    )
+    request_signals = (
+        signals.request_started,
+        signals.request_finished,
+        signals.request_tearing_down,
+        signals.got_request_exception,
+        signals.appcontext_pushed,
+        signals.appcontext_popped,
+        signals.appcontext_tearing_down,
+    )
+
+    def fast_path_allowed() -> bool:
+        # Checked per request: hooks and rules may be added after create_app returns.
+        return (
+            not any(hook_registries)
+            and not any(signal.receivers for signal in request_signals)
+            and len(app.url_map._rules) == rules
+        )
+
+    def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") in _FAST_METHODS and fast_path_allowed():
+            req = FastRequest(environ)
+            parts = req.path.split("/", 3)
+            if (
+                len(parts) == 4
+                and parts[1]
+                and parts[2]
+                and parts[3]
+                and not parts[3].startswith("/")
+                and not parts[1].startswith("__")
+                and parts[3] != "__openapi__"
+                and "//" not in req.path  # Flask would redirect it to the merged path
+            ):
+                try:
+                    status, headers, body = invocation(req, parts[1], parts[2], parts[3])
+                except Exception as error:
+                    return error_response(error, req.path)(environ, start_response)
+                finally:
+                    req.close()  # as Flask does: closes files a multipart form spooled
+                headers.append(("Content-Length", str(len(body))))
+                start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}", headers)
+                return [body]
+        return flask_wsgi_app(environ, start_response)
+
+    app.wsgi_app = wsgi_app  # type: ignore[method-assign]
     runtime.engine.plugin_manager.hook.dockyard_app_created(app=app)
     return app
+
+
+def _json_headers(request_id: str) -> list[tuple[str, str]]:
+    return [("Content-Type", MimeTypes.JSON), ("X-Request-Id", request_id)]

@@ -89,6 +89,16 @@ class Hello(PackageService):
             "probe_header": dict(context.headers).get("X-Probe"),
         }
 
+    @get("headers")
+    def headers(self) -> dict[str, Any]:
+        """The request headers as the package sees them."""
+        headers = self.context.headers
+        return {
+            "all": dict(headers),
+            "x_probe_lowercase": headers.get("x-probe"),
+            "has_authorization": "Authorization" in headers,
+        }
+
     @post("echo")
     def echo(self, a: str = "", b: str = "", c: str = "") -> dict[str, str]:
         """The merged arguments."""
