@@ -255,3 +255,26 @@ def test_spec_unknown_handle_lists_installed_packages() -> None:
     code, _, err = run("spec", "no-such-package")
     assert code == 2
     assert "no package named 'no-such-package' is installed" in err
+
+
+def test_keys_revoke_takes_an_id_or_an_all_digit_prefix(dockyard_home: Path) -> None:
+    from sqlalchemy import update
+
+    from dockyard.store import Store
+    from dockyard.store.schema import api_keys
+
+    with Store() as store:
+        store.ensure_user("local")
+        first, _ = store.create_key("local")
+        second, _ = store.create_key("local")
+        with store.engine.begin() as conn:  # give the second key an all-digit prefix
+            conn.execute(
+                update(api_keys).where(api_keys.c.id == second.id).values(prefix="12345678")
+            )
+    code, out, err = run("keys", "revoke", str(first.id))
+    assert (code, out) == (0, f"revoked key {first.id} ({first.prefix})\n"), err
+    code, out, err = run("keys", "revoke", "12345678")  # no key has id 12345678
+    assert (code, out) == (0, f"revoked key {second.id} (12345678)\n"), err
+    code, _, err = run("keys", "revoke", "87654321")
+    assert code == 1
+    assert "87654321" in err

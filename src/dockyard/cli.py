@@ -402,6 +402,13 @@ def routes_command(target: str, as_json: bool) -> None:
     type=click.IntRange(1),
     help="Live instances kept per worker.",
 )
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "gunicorn"]),
+    default="granian",
+    show_default=True,
+    help="The WSGI server (see bench/RESULTS.md for why granian is the default).",
+)
 def serve_command(
     targets: tuple[str, ...],
     host: str,
@@ -410,8 +417,9 @@ def serve_command(
     threads: int,
     max_body: int,
     cache_size: int,
+    server: str,
 ) -> None:
-    """Serve packages over HTTP (gunicorn; one access-log line per request).
+    """Serve packages over HTTP (granian or gunicorn; one access-log line per request).
 
     TARGETS are package handles, FILE.py:Class or module:Class; installed packages are
     served too. On first start a local user and API key are created and written to
@@ -429,6 +437,7 @@ def serve_command(
         home=home,
         max_body=max_body,
         cache_size=cache_size,
+        server=server,
     )
     try:
         checked = build_app(options)  # check the targets load before forking workers
@@ -516,10 +525,18 @@ def keys_list(user: str, as_json: bool) -> None:
 @click.argument("key_id")
 @click.option("--user", default="local", show_default=True, help="Whose key.")
 def keys_revoke(key_id: str, user: str) -> None:
-    """Revoke the key KEY_ID (its id or prefix)."""
+    """Revoke the key KEY_ID (its id, its prefix, or the key itself)."""
+    from dockyard.store import ApiKeyNotFoundError
+
     store = _store()
     try:
-        record = store.revoke_key(user, int(key_id) if key_id.isdigit() else key_id)
+        try:
+            record = store.revoke_key(user, int(key_id) if key_id.isdigit() else key_id)
+        except ApiKeyNotFoundError:
+            if not key_id.isdigit():
+                raise
+            # A prefix may be all digits too: "12345678" is a key id only if one exists.
+            record = store.revoke_key(user, key_id)
     except DockyardError as exc:
         _fail(exc)
         return

@@ -262,3 +262,32 @@ def test_build_arguments_needs_self() -> None:
 
     with pytest.raises(TypeError, match=r"Shapes\.bare must take self as its first parameter"):
         build_arguments(bare, Shapes, "POST /bare")
+
+
+def _structured(
+    self: Any, numbers: list[int], labels: dict[str, str] | None = None, note: str = ""
+) -> None: ...
+
+
+def test_structured_values_sent_as_json_text_are_decoded() -> None:
+    _, validator, _ = build_arguments(_structured, Shapes, "GET /structured")
+    assert validator.validate({"numbers": "[1, 2]", "labels": '{"a": "b"}'}) == {
+        "numbers": [1, 2],
+        "labels": {"a": "b"},
+    }
+    assert validator.validate({"numbers": "[]", "labels": "null"}) == {
+        "numbers": [],
+        "labels": None,
+    }
+    # A str argument keeps its text, JSON-looking or not.
+    assert validator.validate({"numbers": [3], "note": "[1, 2]"})["note"] == "[1, 2]"
+
+
+def test_json_text_that_still_does_not_fit_reports_the_value_as_sent() -> None:
+    _, validator, _ = build_arguments(_structured, Shapes, "GET /structured")
+    for sent in ('["x"]', "[1, x]", '"[1]"', ""):
+        with pytest.raises(ArgumentError) as raised:
+            validator.validate({"numbers": sent})
+        [problem] = raised.value.details["problems"]
+        assert problem["field"].startswith("numbers")
+        assert problem["input"] == repr(sent)

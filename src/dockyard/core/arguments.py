@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import json
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -149,6 +150,21 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+_NOT_JSON: Any = object()
+
+
+def _json_text(value: Any) -> Any:
+    """The value a string holds as JSON text, if it is a non-string JSON value; else
+    `_NOT_JSON` (only tried after a value failed validation as sent)."""
+    if not isinstance(value, str) or not value.strip():
+        return _NOT_JSON
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return _NOT_JSON
+    return _NOT_JSON if isinstance(decoded, str) else decoded
+
+
 class ArgumentValidator:
     """Validates and coerces the keyword arguments of one route.
 
@@ -222,6 +238,15 @@ class ArgumentValidator:
                 try:
                     out[name] = adapter.validate_python(value)
                 except PydanticValidationError as exc:
+                    decoded = _json_text(value)
+                    if decoded is not _NOT_JSON:
+                        # Query strings and forms carry only text: a structured value
+                        # (list, dict, null...) arrives as its JSON text.
+                        try:
+                            out[name] = adapter.validate_python(decoded)
+                            continue
+                        except PydanticValidationError:
+                            pass  # report the error for the value as sent
                     for err in exc.errors(include_url=False, include_context=False):
                         loc = ".".join(str(p) for p in (name, *err["loc"]))
                         problems.append(
@@ -400,3 +425,4 @@ def build_arguments(
         returns_kind = describe_type(returns)[0]
     specs = tuple(arg_specs)
     return specs, ArgumentValidator(tuple(checked), specs, accepts_extra, where), returns_kind
+
