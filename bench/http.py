@@ -24,8 +24,8 @@ benchmark stops.
 
 Servers (``bench/peers/http_apps.py`` holds the peer apps):
 
-- ``dockyard/gunicorn``: ``dockyard serve examples/hello.py:MyPackage --workers 1`` (its
-  defaults: gunicorn gthread, 8 threads, keep-alive 5 s), auth ON; the instance
+- ``dockyard/granian``: ``dockyard serve examples/hello.py:MyPackage --workers 1`` (its
+  defaults: granian, WSGI on 8 blocking threads, access log), auth ON; the instance
   ``my-package`` is created through the management API with the client
   (``Dockyard(url).use("my-package")``), the key read from ``$DOCKYARD_HOME/credentials``.
 - ``flask/gunicorn``: a bare Flask handler doing the same JSON work (parse the body,
@@ -36,10 +36,10 @@ Servers (``bench/peers/http_apps.py`` holds the peer apps):
   ``fastapi[standard]`` installs; uvicorn's default access log on).
 - ``fastapi/uvicorn-h11``: the same on uvicorn's pure-Python fallback (asyncio loop,
   h11 parser), for reference.
-- ``dockyard/granian`` and ``flask/granian``: the same two WSGI apps on granian
-  (``--interface wsgi --workers 1 --blocking-threads 8 --access-log``), Dockyard's app
-  built by ``dockyard.server.serve.build_app`` as a gunicorn worker builds it; to choose
-  Dockyard's WSGI server.
+- ``flask/granian``: the bare Flask app on the granian CLI with the settings ``dockyard
+  serve`` gives it (``--interface wsgi --workers 1 --blocking-threads 8 --access-log``).
+- ``dockyard/gunicorn``: ``dockyard serve ... --server gunicorn`` (gthread worker, 8
+  threads, keep-alive 5 s), to compare the two servers ``dockyard serve`` offers.
 
 One untimed warm-up round (2 s per server), then ``--rounds`` rounds (default 5); in
 every round each server gets one wrk run, in an order rotated by one each round, so
@@ -50,11 +50,11 @@ Flask (same server; target >= 0.85) and Dockyard / FastAPI (target >= 1.0).
 Instance scaling (``--instances``, default 10,000): in a fresh ``$DOCKYARD_HOME`` the
 instances ``i00000`` ... of the hello package are created in-process through
 ``Runtime.use`` (the path the management API takes, without 10,000 HTTP round trips)
-before the server starts. Dockyard's app is then served under its own gunicorn
-settings by ``bench/peers/http_apps.py dockyard --stats`` (``build_app`` as in
-``dockyard serve``, plus ``GET /__bench__/stats`` reporting the worker's pid, how many
-live instances its cache holds and how many objects its GC tracks) with
-``--cache-size 1024`` (the default).
+before the server starts. Dockyard's app is then served on granian with ``dockyard
+serve``'s settings, built by ``bench/peers/http_apps.py:dockyard_stats_app`` (``build_app``
+as in ``dockyard serve``, plus ``GET /__bench__/stats`` reporting the worker's pid, how
+many live instances its cache holds and how many objects its GC tracks) with a cache of
+1,024 live instances (the default).
 
 - Touch: 4 keep-alive connections call ``do_something`` once on every instance, taking
   handles in creation order (each call a cache miss: the instance is built from the
@@ -398,8 +398,6 @@ def granian_argv(target: str, port: int) -> list[str]:
 
 def compare(work: Path, rounds: int, seconds: float, connections: int) -> None:
     """The side-by-side comparison; prints the table and the targets."""
-    from dockyard.server.serve import ensure_credentials
-
     home, granian_home = work / "home-gunicorn", work / "home-granian"
     python = str(VENV_PYTHON)
     apps = str(PEERS / "http_apps.py")
@@ -433,28 +431,22 @@ def compare(work: Path, rounds: int, seconds: float, connections: int) -> None:
     ):
         port = free_port()
         env: dict[str, str] = {}
-        if name == "dockyard/gunicorn":
+        if name.startswith("dockyard/"):
             argv = [bin_("dockyard"), "serve", TARGET, "--workers", "1"]
-            argv += ["--host", "127.0.0.1", "--port", str(port)]
-            env = {"DOCKYARD_HOME": str(home)}
+            argv += ["--server", name.split("/")[1], "--host", "127.0.0.1", "--port", str(port)]
+            env = {"DOCKYARD_HOME": str(home if name == "dockyard/gunicorn" else granian_home)}
         elif name == "flask/gunicorn":
             argv = [python, apps, "flask", "--port", str(port)]
         elif name == "fastapi/uvicorn":
             argv = uvicorn(port, "uvloop", "httptools")
         elif name == "fastapi/uvicorn-h11":
             argv = uvicorn(port, "asyncio", "h11")
-        elif name == "dockyard/granian":
-            argv = [*granian_argv("http_apps:dockyard_app", port), "--factory"]
-            env = {"DOCKYARD_HOME": str(granian_home), "BENCH_DOCKYARD_TARGET": TARGET}
         else:
             argv = [*granian_argv("http_apps:flask_app", port), "--factory"]
         servers.append(Server(name, argv, port=port, env=env))
     try:
         for server in servers:
             print(f"starting {server.name} on {server.url}", flush=True)
-            if server.name == "dockyard/granian":
-                # `dockyard serve` makes the local user and key on first start; do the same.
-                ensure_credentials(granian_home, server.url)
             server.start(work, port_open)
             if server.name.startswith("dockyard/"):
                 use_instance(server, home if server.name == "dockyard/gunicorn" else granian_home)
@@ -637,20 +629,12 @@ def scaling(
         key, _ = ensure_credentials(home, f"http://127.0.0.1:{port}")
         server = Server(
             f"dockyard-cache-{cache_size}",
-            [
-                str(VENV_PYTHON),
-                str(PEERS / "http_apps.py"),
-                "dockyard",
-                "--port",
-                str(port),
-                "--home",
-                str(home),
-                "--target",
-                TARGET,
-                "--cache-size",
-                str(cache_size),
-                "--stats",
-            ],
+            [*granian_argv("http_apps:dockyard_stats_app", port), "--factory"],
+            env={
+                "DOCKYARD_HOME": str(home),
+                "BENCH_DOCKYARD_TARGET": TARGET,
+                "BENCH_CACHE_SIZE": str(cache_size),
+            },
             port=port,
             key=key,
         )

@@ -102,6 +102,12 @@ def dockyard_app(*, cache_size: int | None = None, stats: bool = False) -> Any:
     return app
 
 
+def dockyard_stats_app() -> Any:
+    """`dockyard_app` with ``/__bench__/stats`` (a granian ``--factory`` target; the cache
+    size from ``$BENCH_CACHE_SIZE``)."""
+    return dockyard_app(stats=True)
+
+
 def main() -> None:
     """Serve the bare Flask app or Dockyard's app under Dockyard's gunicorn settings."""
     from dockyard.server.serve import ServeOptions, _Gunicorn

@@ -248,10 +248,13 @@ def start_server(home: Path, *options: str, **settings: Any) -> Server:
     return server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the tests that do not restart it (each uses its own handles)."""
-    running = start_server(tmp_path_factory.mktemp("served"))
+@pytest.fixture(scope="module", params=["granian", "gunicorn"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server for the tests that do not restart it (each uses its own handles); every
+    such test runs on both WSGI servers ``dockyard serve --server`` offers."""
+    running = start_server(tmp_path_factory.mktemp("served"), "--server", request.param)
     yield running
     running.stop()
 
@@ -357,6 +360,26 @@ def test_the_client_returns_unwrapped_values_of_every_kind(server: Server) -> No
         assert instance.invoke("recall", "GET", key="missing") is None
         assert instance.invoke("menu/café", "GET") == "crème"
         assert instance.invoke("/menu/café/", "GET") == "crème"
+
+
+def test_get_arguments_of_every_kind_through_the_client(server: Server) -> None:
+    with Dockyard(url=server.url, api_key=server.key) as client:
+        instance = client.use("hello", fresh("hello"))
+        # Lists, dicts and None travel in the query as JSON text; strings as they are,
+        # even when they look like JSON.
+        assert instance.invoke("total", "GET", numbers=[1, 2, 3], weights={"2": 10}) == {
+            "total": 24,
+            "weights": {"2": 10},
+            "note": "",
+        }
+        assert instance.invoke("total", "GET", numbers=[5], weights=None, note="[1]") == {
+            "total": 5,
+            "weights": None,
+            "note": "[1]",
+        }
+        raw = server.request("GET", f"/{instance.workspace}/{instance.handle}/total?numbers=[1,x]")
+        assert raw.status == 422
+        assert "numbers" in raw.json()["error"]["message"]
 
 
 # --- every status ----------------------------------------------------------------------
@@ -849,11 +872,15 @@ def test_a_failing_instance_init_is_reported_and_retried(
     assert server.request("GET", f"/{handle}/{handle}/status").json() == {"ready": True}
 
 
-@pytest.mark.parametrize("which", ["server", "workers"])
-def test_concurrent_atomic_updates_over_http_end_exact(
-    which: str, request: pytest.FixtureRequest
-) -> None:
-    server: Server = request.getfixturevalue(which)  # one worker, then two processes
+def test_concurrent_atomic_updates_over_http_end_exact(server: Server) -> None:
+    _updates_end_exact(server)
+
+
+def test_concurrent_atomic_updates_across_worker_processes_end_exact(workers: Server) -> None:
+    _updates_end_exact(workers)
+
+
+def _updates_end_exact(server: Server) -> None:
     threads, per_thread = 8, 250
     handle = created(server)
     path = f"/{handle}/{handle}/bump"

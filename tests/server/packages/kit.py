@@ -89,6 +89,14 @@ class Hello(PackageService):
             "probe_header": dict(context.headers).get("X-Probe"),
         }
 
+    @get("total")
+    def total(
+        self, numbers: list[int], weights: dict[str, int] | None = None, note: str = ""
+    ) -> dict[str, Any]:
+        """Structured GET arguments (sent as JSON text in the query)."""
+        weighted = sum(n * (weights or {}).get(str(n), 1) for n in numbers)
+        return {"total": weighted, "weights": weights, "note": note}
+
     @get("headers")
     def headers(self) -> dict[str, Any]:
         """The request headers as the package sees them."""
