@@ -147,7 +147,11 @@ class Invocable(metaclass=_InvocableMeta):
         hooks run around the call.
         """
         hooks = self._hooks
-        if hooks is None:
+        if hooks is None or not (
+            # No implementation registered: skip pluggy's call machinery altogether.
+            hooks.dockyard_before_invoke.get_hookimpls()
+            or hooks.dockyard_after_invoke.get_hookimpls()
+        ):
             return self._dispatch(request)
         try:
             hooks.dockyard_before_invoke(instance=self, request=request)
