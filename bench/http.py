@@ -666,7 +666,9 @@ def scaling(
         reports.append(report)
 
     print()
-    print(f"Instance scaling ({count:,} instances of {PACKAGE}, one gunicorn gthread worker):")
+    print(
+        f"Instance scaling ({count:,} instances of {PACKAGE}, one granian worker as dockyard serve runs it):"
+    )
     rps_first, rps_last = median_rps(first_last["first"]), median_rps(first_last["last"])
     lat_first, lat_last = median_p50(first_last["first"]), median_p50(first_last["last"])
     print(f"  {'instance':<16} {'req/s':>9} {'p50 ms':>8}")
