@@ -667,7 +667,8 @@ def scaling(
 
     print()
     print(
-        f"Instance scaling ({count:,} instances of {PACKAGE}, one granian worker as dockyard serve runs it):"
+        f"Instance scaling ({count:,} instances of {PACKAGE}, "
+        "one granian worker as dockyard serve runs it):"
     )
     rps_first, rps_last = median_rps(first_last["first"]), median_rps(first_last["last"])
     lat_first, lat_last = median_p50(first_last["first"]), median_p50(first_last["last"])

@@ -47,13 +47,25 @@ def not_a_class():
 """
 
 PACKAGE_SOURCE = """
-from dockyard import Invocable, PackageService
+from pydantic import BaseModel
+from dockyard import PackageService
+from dockyard.plugins import PluginService
 
 class Package(PackageService):
     pass
 
-class PluginType(Invocable):
+class In(BaseModel):
+    text: str
+
+class Out(BaseModel):
+    text: str
+
+class PluginType(PluginService[In, Out], route="echo"):
     pass
+
+class Plugin(PluginType):
+    def run(self, request):
+        return Out(text=request.data.text)
 """
 
 
@@ -349,8 +361,9 @@ def test_loading_a_failed_component_by_name_raises_naming_distribution_and_error
         (MIXINS, "not_a_class", "not a PackageMixin subclass"),
         (MIXINS, "Package", "not a PackageMixin subclass"),
         (PACKAGES, "Mixin", "not a PackageService subclass"),
-        (PLUGINS, "not_a_class", "not an Invocable subclass"),
-        ("dockyard.plugin_types", "Mixin", "not an Invocable subclass"),
+        (PLUGINS, "not_a_class", "not a plugin"),
+        (PLUGINS, "Package", "not a plugin"),
+        ("dockyard.plugin_types", "Mixin", "not a plugin type"),
     ],
 )
 def test_an_entry_point_of_the_wrong_kind_fails_in_the_check_phase(
@@ -388,7 +401,7 @@ def test_each_group_accepts_its_kind(
             PACKAGES: {"pkg": f"{mod}:Package"},
             MIXINS: {"mixin": f"{mod}:Mixin"},
             "dockyard.plugin_types": {"type": f"{mod}:PluginType"},
-            PLUGINS: {"plugin": f"{mod}:PluginType"},
+            PLUGINS: {"plugin": f"{mod}:Plugin"},
             "dockyard.hooks": {"hooks": mod},
         },
         modules={mod: MIXIN_SOURCE + PACKAGE_SOURCE},
@@ -668,9 +681,13 @@ def test_invalid_handles_are_reported_and_never_loaded(
     make_dist: DistFactory, monkeypatch: pytest.MonkeyPatch, group: str, bad: str
 ) -> None:
     mod = f"handles_{make_dist.tag}"
+    target = f"{mod}:Package" if group == PACKAGES else f"{mod}:Plugin"
     root = make_dist(
         "handles",
-        entry_points={group: {bad: f"{mod}:Package", "good-one": f"{mod}:Package"}},
+        entry_points={
+            group: {bad: target, "good-one": target},
+            "dockyard.plugin_types": {"type": f"{mod}:PluginType"},
+        },
         modules={mod: PACKAGE_SOURCE},
     )
     monkeypatch.syspath_prepend(str(root))
@@ -688,7 +705,7 @@ def test_invalid_handles_are_reported_and_never_loaded(
         discovery.load(group, bad)
     assert mod not in sys.modules
     discovery.load_all()
-    assert statuses(discovery) == {bad: "failed", "good-one": "loaded"}
+    assert statuses(discovery) == {bad: "failed", "good-one": "loaded", "type": "loaded"}
 
 
 def test_mixin_and_other_names_are_not_restricted_to_handles(
@@ -771,3 +788,21 @@ def test_distribution_of(make_dist: DistFactory, monkeypatch: pytest.MonkeyPatch
     assert distribution_of(sys.modules[f"{mod}.sub"].Mixin) == "Provider-Dist 3.1"
     assert distribution_of(LocalClass) is None
     assert distribution_of(int) is None
+
+
+def test_a_plugin_whose_type_is_not_registered_is_reported(
+    make_dist: DistFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mod = f"unregistered_{make_dist.tag}"
+    root = make_dist(
+        "stray-plugin",
+        entry_points={PLUGINS: {"stray": f"{mod}:Plugin"}},
+        modules={mod: PACKAGE_SOURCE},
+    )
+    monkeypatch.syspath_prepend(str(root))
+    discovery = discover(root)
+    with pytest.raises(ComponentLoadError, match=r"plugin type .*PluginType is not registered"):
+        discovery.load(PLUGINS, "stray")
+    [problem] = discovery.problems
+    assert problem.kind == "load_failed"
+    assert "dockyard.plugin_types" in problem.message

@@ -85,6 +85,8 @@ def test_paths_are_the_routes_without_internal_ones(hello_doc: dict[str, Any]) -
         "/refuse",
         "/menu/café",
         "/probe",
+        "/headers",
+        "/total",
     }
     assert set(paths["/__dir__"]) == {"get", "post"}
     assert set(paths["/say_hello"]) == {"get"}

@@ -27,6 +27,7 @@ from dockyard.core.errors import ArgumentError
 __all__ = [
     "ArgSpec",
     "ArgumentValidator",
+    "ModelArgumentValidator",
     "build_arguments",
     "class_namespace",
     "describe_type",
@@ -426,3 +427,61 @@ def build_arguments(
     specs = tuple(arg_specs)
     return specs, ArgumentValidator(tuple(checked), specs, accepts_extra, where), returns_kind
 
+
+class ModelArgumentValidator:
+    """Validates a call's arguments as ONE pydantic model (its fields are the arguments):
+    what a plugin route takes. Same interface as `ArgumentValidator`; the validated
+    model is passed to the method as ``data``.
+
+    :param model: the input model.
+    :param where: ``"POST /tag (pkg.MyTagger)"``, for error messages.
+    """
+
+    __slots__ = ("_model", "_where", "arg_specs")
+
+    def __init__(self, model: type[BaseModel], where: str) -> None:
+        self._model = model
+        self._where = where
+        #: The model's fields as route arguments (for `/__dir__` and OpenAPI).
+        self.arg_specs: tuple[ArgSpec, ...] = tuple(
+            _field_spec(name, field) for name, field in model.model_fields.items()
+        )
+
+    def json_schema(self, ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+        """The model's JSON Schema (``$defs`` at its top)."""
+        return self._model.model_json_schema(ref_template=ref_template)
+
+    def accepted(self) -> str:
+        """The accepted arguments, described."""
+        return ", ".join(a.describe() for a in self.arg_specs) or "none"
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"data": <the validated model>}``.
+
+        :raises ArgumentError: listing every problem with its field path
+            (``file.blocks.0.tags.1.end_idx``).
+        """
+        try:
+            return {"data": self._model.model_validate(arguments)}
+        except PydanticValidationError as exc:
+            problems = [
+                {
+                    "field": ".".join(str(p) for p in err["loc"]) or "(body)",
+                    "problem": err["msg"],
+                    "input": _short(err["input"]),
+                }
+                for err in exc.errors(include_url=False, include_context=False)
+            ]
+        listed = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise ArgumentError(
+            f"invalid arguments for {self._where}: {listed}",
+            suggestion=f"accepted arguments: {self.accepted()}",
+            details={"problems": problems, "accepted": [a.to_dict() for a in self.arg_specs]},
+        )
+
+
+def _field_spec(name: str, field: Any) -> ArgSpec:
+    kind, values = describe_type(field.annotation)
+    required = bool(field.is_required())
+    default = None if required else jsonable_default(field.get_default(call_default_factory=True))
+    return ArgSpec(field.alias or name, kind, required=required, default=default, values=values)

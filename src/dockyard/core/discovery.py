@@ -175,13 +175,30 @@ def _check_kind(group: str, obj: Any) -> str | None:
     """Why ``obj`` is not what ``group`` promises, or None if it is."""
     # Imported here: checking needs the core classes, listing must not import them.
     from dockyard.core.mixin import PackageMixin
-    from dockyard.core.service import Invocable, PackageService
+    from dockyard.core.service import PackageService
 
+    if group == "dockyard.plugin_types":
+        from dockyard.plugins.service import is_plugin_type
+
+        if is_plugin_type(obj):
+            return None
+        return (
+            f"it is {obj!r}, not a plugin type (a class declared as "
+            "PluginService[InModel, OutModel] with route='path')"
+        )
+    if group == "dockyard.plugins":
+        from dockyard.plugins.service import PluginService
+
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, PluginService)
+            and obj.__dict__.get("plugin_type") is not obj
+        ):
+            return None
+        return f"it is {obj!r}, not a plugin (a subclass of a plugin type implementing run)"
     expected: tuple[type, str] | None = {
         "dockyard.packages": (PackageService, "a PackageService subclass"),
         "dockyard.mixins": (PackageMixin, "a PackageMixin subclass"),
-        "dockyard.plugin_types": (Invocable, "an Invocable subclass"),
-        "dockyard.plugins": (Invocable, "an Invocable subclass"),
     }.get(group)
     if expected is None:
         return None
@@ -337,11 +354,11 @@ class Discovery:
         *,
         strict: bool = False,
         groups: Iterable[str] = tuple(GROUPS),
-        checker: Callable[[str, Any], str | None] = _check_kind,
+        checker: Callable[[str, Any], str | None] | None = None,
     ) -> None:
         self.strict = strict
         self._groups = frozenset(groups)
-        self._checker = checker
+        self._checker = checker if checker is not None else self._check
         self._problems: list[DiscoveryProblem] = []
         self._by_group: dict[str, dict[str, Component]] = {g: {} for g in self._groups}
         self._components: list[Component] = []
@@ -476,6 +493,30 @@ class Discovery:
     def problems(self) -> list[DiscoveryProblem]:
         """Every problem found so far (listing, and loading via `load_all` / `load`)."""
         return list(self._problems)
+
+    def _check(self, group: str, obj: Any) -> str | None:
+        """What a component must be, by group; a plugin's type must be registered too."""
+        problem = _check_kind(group, obj)
+        if problem is not None or group != "dockyard.plugins":
+            return problem
+        types = self.plugin_types()
+        if obj.plugin_type in types.values():
+            return None
+        registered = ", ".join(sorted(types)) or "none"
+        return (
+            f"its plugin type {obj.plugin_type.__module__}.{obj.plugin_type.__qualname__} is "
+            f"not registered in dockyard.plugin_types (registered: {registered})"
+        )
+
+    def plugin_types(self) -> dict[str, type]:
+        """The registered plugin types that load, by name (failures are recorded)."""
+        if "dockyard.plugin_types" not in self._groups:
+            return {}
+        return {
+            c.name: c.load()
+            for c in self.load_all("dockyard.plugin_types")
+            if c.status is ComponentStatus.LOADED
+        }
 
     def components(self, group: str | None = None) -> list[Component]:
         """The discovered components (of ``group``), in deterministic order."""

@@ -12,7 +12,8 @@ keeps working for callers that do not know Dockyard::
         ├── ArgumentError (InvocationError, ValueError)      422: arguments invalid
         ├── RouteNotFoundError (InvocationError, LookupError)  404: no such path
         ├── MethodNotAllowedError (InvocationError, LookupError)  405: path exists, verb does not
-        └── InternalError (InvocationError)                  500: an unexpected exception, by id
+        ├── InternalError (InvocationError)                  500: an unexpected exception, by id
+        └── PluginOutputError (InvocationError, TypeError)   500: a plugin returned the wrong shape
 
 An error carries a machine-readable ``code``, an HTTP ``status``, a human
 ``message`` saying what went wrong and where, a ``suggestion`` saying how to fix
@@ -35,6 +36,7 @@ __all__ = [
     "InvocationError",
     "MethodNotAllowedError",
     "MixinError",
+    "PluginOutputError",
     "RouteConflictError",
     "RouteNotFoundError",
 ]
@@ -188,3 +190,11 @@ class InternalError(InvocationError):
             suggestion=f"this is a bug in the service; its log has the traceback under {error_id}",
             details={"error_id": error_id},
         )
+
+
+class PluginOutputError(InvocationError, TypeError):
+    """A plugin's ``run`` returned something that is not its plugin type's output: a bug
+    in the plugin, not the caller's fault (500), named with the plugin and the field."""
+
+    default_code = "plugin_output_invalid"
+    default_status = 500
