@@ -80,24 +80,8 @@ class ImportInput(_Model):
         return self
 
 
-class ImportOutput(_Model):
-    """Imported raw content."""
-
-    data: str = Field(description="The content, base64-encoded.")
-    mime_type: str = Field(description="The content's type.")
-
-    @field_validator("data")
-    @classmethod
-    def _base64(cls, value: str) -> str:
-        return _check_base64(value)
-
-    def content(self) -> bytes:
-        """The content as bytes."""
-        return base64.b64decode(self.data)
-
-
-class BlockifyInput(_Model):
-    """Raw content to cut into blocks."""
+class _RawContent(_Model):
+    """Raw content travelling as base64 with its mime type."""
 
     data: str = Field(description="The content, base64-encoded.")
     mime_type: str = Field(description="The content's type, e.g. text/markdown or text/csv.")
@@ -110,6 +94,14 @@ class BlockifyInput(_Model):
     def content(self) -> bytes:
         """The content as bytes."""
         return base64.b64decode(self.data)
+
+
+class ImportOutput(_RawContent):
+    """Imported raw content."""
+
+
+class BlockifyInput(_RawContent):
+    """Raw content to cut into blocks."""
 
 
 class BlockifyOutput(_Model):
