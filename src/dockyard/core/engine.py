@@ -67,6 +67,15 @@ class Engine:
         package: type[PackageService] = self.discovery.load("dockyard.packages", handle)
         return package
 
+    def plugin_class(self, handle: str) -> type[Invocable]:
+        """The installed plugin ``handle`` (loaded on first use; its plugin type checked).
+
+        :raises ComponentNotFoundError: listing the installed plugins.
+        :raises ComponentLoadError: naming the distribution and the original error.
+        """
+        plugin: type[Invocable] = self.discovery.load("dockyard.plugins", handle)
+        return plugin
+
     def compose(
         self,
         handle: str,
@@ -103,6 +112,7 @@ class Engine:
         cls = self.package_class(package) if isinstance(package, str) else package
         instance = cls(config=config, context=context)
         instance._hooks = self.plugin_manager.hook
+        instance._engine = self
         if init:
             instance.instance_init()
         self.plugin_manager.hook.dockyard_instance_created(instance=instance)

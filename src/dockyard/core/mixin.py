@@ -16,8 +16,9 @@ from dockyard.core.spec import PackageSpec, qualified_name
 
 if TYPE_CHECKING:
     from dockyard.core.request import InvocationContext
-    from dockyard.core.service import PackageService
+    from dockyard.core.service import Invocable, PackageService
     from dockyard.core.storage import KeyValueStorage
+    from dockyard.plugins.handle import PluginHandle
 
 __all__ = ["PackageMixin"]
 
@@ -106,6 +107,13 @@ class PackageMixin:
     def storage(self) -> KeyValueStorage:
         """This mixin's own namespace (its ``config_key``) of the package's storage."""
         return self.package.storage.namespace(type(self).config_key)
+
+    def use_plugin(
+        self, plugin: str | type[Invocable], config: Mapping[str, Any] | None = None
+    ) -> PluginHandle[Any, Any]:
+        """A handle on an installed plugin, running in-process (see
+        `PackageService.use_plugin`; made with the package's engine)."""
+        return self.package.use_plugin(plugin, config)
 
     @property
     def context(self) -> InvocationContext:

@@ -35,6 +35,9 @@ from dockyard.core.storage import KeyValueStorage
 if TYPE_CHECKING:
     import pluggy
 
+    from dockyard.core.engine import Engine
+    from dockyard.plugins.handle import PluginHandle
+
 __all__ = ["Invocable", "PackageService"]
 
 logger = logging.getLogger("dockyard")
@@ -69,6 +72,8 @@ class Invocable(metaclass=_InvocableMeta):
     USED_MIXIN_CLASSES: ClassVar[list[type[PackageMixin]]] = []
     # Lifecycle hooks of the engine that made this instance (None: no hooks, fast path).
     _hooks: pluggy.HookRelay | None = None
+    # The engine that made this instance: where `use_plugin` finds installed plugins.
+    _engine: Engine | None = None
 
     def __init__(
         self,
@@ -116,6 +121,26 @@ class Invocable(metaclass=_InvocableMeta):
     def attach_storage(self, storage: KeyValueStorage) -> None:
         """Give this instance its persistent storage (the runtime does this once)."""
         self._storage = storage
+
+    def use_plugin(
+        self, plugin: str | type[Invocable], config: Mapping[str, Any] | None = None
+    ) -> PluginHandle[Any, Any]:
+        """A handle on an installed plugin, running in-process with ``config``.
+
+        The plugin is made (its config validated) on the first call for a given plugin
+        and config, and the same handle is returned after that: call this wherever it
+        reads best, even per request.
+
+        :param plugin: a plugin handle (``dockyard.plugins`` entry point), or a plugin class.
+        :param config: the plugin's config.
+        :returns: a handle with ``run(input)`` and its plugin type's convenience
+            (``tag``, ``blockify``, ``embed``, ``generate``, ``import_``).
+        :raises ComponentNotFoundError: no such plugin installed (listing those that are).
+        :raises ConfigError: the config is invalid (naming the plugin and every bad field).
+        """
+        from dockyard.plugins.handle import make_handle
+
+        return make_handle(self, plugin, config)
 
     @classmethod
     def config_cls(cls) -> type[BaseModel]:
