@@ -114,7 +114,8 @@ def test_table_shows_kind_name_distribution_version_target_and_status(
         "hello": ["package", "hello", "good-mixins", "1.2", f"{installed.good}:Package", "listed"],
     }
     # Sorted by distribution: broken-dist before good-mixins.
-    names = [line.split()[1] for line in done.stdout.splitlines()[1:]]
+    first_table = done.stdout.split("\n\n")[0]
+    names = [line.split()[1] for line in first_table.splitlines()[1:]]
     assert names.index("broken") < names.index("greeter") < names.index("hello")
 
 
@@ -132,7 +133,7 @@ def test_json_output(installed: Installed) -> None:
     done = run(installed.root, "list", "--json")
     assert done.returncode == 0, done.stderr
     listed = json.loads(done.stdout)
-    assert set(listed) == {"components", "problems"}
+    assert set(listed) == {"components", "plugins_by_type", "problems"}
     assert listed["problems"] == []
     ours = {
         c["name"]: c for c in listed["components"] if c["name"] in {"broken", "greeter", "hello"}
@@ -221,6 +222,7 @@ def test_strict_exits_zero_when_all_is_well(make_dist: DistFactory) -> None:
 
 
 def test_listing_in_process_imports_neither_components_nor_pydantic(installed: Installed) -> None:
+    # --no-types: plugins are not imported to tell their type either.
     code = (
         "import sys\n"
         "from dockyard.core.discovery import Discovery\n"
@@ -228,7 +230,7 @@ def test_listing_in_process_imports_neither_components_nor_pydantic(installed: I
         "names = [c.name for c in discovery.components()]\n"
         "assert {'broken', 'greeter', 'hello'} <= set(names), names\n"
         "from dockyard.cli import cli\n"
-        "cli.main(['list', '--json'], standalone_mode=False)\n"
+        "cli.main(['list', '--json', '--no-types'], standalone_mode=False)\n"
         f"print('component modules:', {installed.good!r} in sys.modules, "
         f"{installed.broken!r} in sys.modules)\n"
         "print('pydantic:', 'pydantic' in sys.modules)\n"
@@ -237,3 +239,54 @@ def test_listing_in_process_imports_neither_components_nor_pydantic(installed: I
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-2:] == ["component modules: False False", "pydantic: False"]
     assert not installed.marker.exists()
+
+
+PLUGIN_SOURCE = """
+from dockyard.plugins import PluginRequest, Tagger
+from dockyard.plugins.types import TagInput, TagOutput
+
+
+class Noop(Tagger):
+    def run(self, request: PluginRequest[TagInput]) -> TagOutput:
+        return TagOutput(file=request.data.file)
+"""
+
+
+def test_plugins_are_listed_by_plugin_type(make_dist: DistFactory) -> None:
+    good, bad = f"tagplug_{make_dist.tag}", f"badplug_{make_dist.tag}"
+    make_dist(
+        "tag-plugins",
+        "2.0",
+        entry_points={"dockyard.plugins": {"noop-tagger": f"{good}:Noop"}},
+        modules={good: PLUGIN_SOURCE},
+    )
+    root = make_dist(
+        "bad-plugins",
+        "0.1",
+        entry_points={"dockyard.plugins": {"bad-plugin": f"{bad}:Plugin"}},
+        modules={bad: "raise RuntimeError('broken on purpose')\n"},
+    )
+    done = run(root, "list", "--json", "--group", "plugins")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    by_type = listed["plugins_by_type"]
+    assert "noop-tagger" in by_type["tagger"]
+    assert "regex-tagger" in by_type["tagger"]
+    assert list(by_type)[-1] == "(unknown: see its status)"
+    assert by_type["(unknown: see its status)"] == ["bad-plugin"]
+    ours = {c["name"]: c for c in listed["components"]}
+    assert ours["noop-tagger"]["plugin_type"] == "tagger"
+    assert ours["bad-plugin"]["status"] == "failed"
+    assert "broken on purpose" in ours["bad-plugin"]["error"]
+
+    table = run(root, "list").stdout
+    tagger_section = table.split("Plugins of type tagger:")[1].split("\n\n")[0]
+    assert "noop-tagger" in tagger_section
+    assert "tag-plugins" in tagger_section
+    assert "bad-plugin" in table.split("Plugins of type (unknown: see its status):")[1]
+    # The first table (packages, mixins, plugin types...) lists no plugin.
+    assert "noop-tagger" not in table.split("\n\n")[0]
+    # --strict fails on the plugin that does not load, naming it.
+    strict = run(root, "list", "--strict")
+    assert strict.returncode == 1
+    assert "bad-plugin" in strict.stderr

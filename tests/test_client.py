@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,8 +23,15 @@ from dockyard import (
     MethodNotAllowedError,
     RouteNotFoundError,
 )
-from dockyard.client import Dockyard, PackageInstance, error_from_body, read_credentials
+from dockyard.client import (
+    Dockyard,
+    PackageInstance,
+    PluginInstance,
+    error_from_body,
+    read_credentials,
+)
 from dockyard.core.discovery import ComponentNotFoundError
+from dockyard.plugins import Block, File
 from dockyard.runtime import InstanceConflictError, InstanceInitError, InstanceNotFoundError
 
 if TYPE_CHECKING:
@@ -306,3 +315,44 @@ def test_a_body_that_is_not_an_error_document(raw: bytes) -> None:
     assert type(error) is DockyardError
     assert (error.code, error.status) == ("http_error", 502)
     assert "502" in error.message
+
+
+def test_error_codes_of_plugins_map_to_their_classes_in_a_fresh_process() -> None:
+    # The plugin error module is imported by the client itself, not by luck.
+    code = (
+        "import json\n"
+        "from dockyard.client import error_from_body\n"
+        "body = json.dumps({'error': {'code': 'import_refused', 'message': 'no'}}).encode()\n"
+        "error = error_from_body(403, body)\n"
+        "print(type(error).__name__, isinstance(error, PermissionError))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["ImportRefusedError", "True"]
+
+
+def test_use_plugin_embedded_creates_a_plugin_instance(dockyard_home: Path) -> None:
+    with Dockyard() as client:
+        tagger = client.use_plugin(
+            "regex-tagger", "emails", config={"patterns": {"contact/email": r"\S+@\S+"}}
+        )
+        assert isinstance(tagger, PluginInstance)
+        assert (tagger.plugin_name, tagger.route, tagger.package) == (
+            "regex-tagger",
+            "/tag",
+            "plugin:regex-tagger",
+        )
+        assert tagger.invocation_url == "local:emails/emails/"
+        file = tagger.tag(File(blocks=[Block(text="write to a@b.example")]))
+        [tag] = file.blocks[0].tags
+        assert (tag.value, tag.start_idx, tag.end_idx) == ("a@b.example", 9, 20)
+        # The same instance again; listed as a plugin instance.
+        assert client.use_plugin("regex-tagger", "emails").config == tagger.config
+        [listed] = [i for i in client.instances() if i.handle == "emails"]
+        assert isinstance(listed, PluginInstance)
+        # A package handle is not a plugin, and a plugin handle is not a package.
+        with pytest.raises(ComponentNotFoundError, match="use_plugin"):
+            client.use("regex-tagger", "other")
+        with pytest.raises(InstanceConflictError, match="plugin regex-tagger"):
+            client.use_plugin("text-blockifier", "emails")

@@ -6,8 +6,8 @@
 handle, ``path/to/file.py:ClassName`` or ``package.module:ClassName``. Every listing
 takes ``--json``.
 
-Core modules are imported inside the commands that need them, so ``dockyard list``
-(metadata only) never pays for pydantic.
+Core modules are imported inside the commands that need them, so ``dockyard list
+--no-types`` (metadata only) never pays for pydantic.
 """
 
 from __future__ import annotations
@@ -16,14 +16,20 @@ import importlib
 import importlib.util
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from dockyard import __version__
-from dockyard.core.discovery import Discovery, DiscoveryError, is_handle
+from dockyard.core.discovery import (
+    Component,
+    ComponentStatus,
+    Discovery,
+    DiscoveryError,
+    is_handle,
+)
 from dockyard.core.errors import DockyardError
 from dockyard.core.routes import Verb, normalize_path
 
@@ -64,18 +70,23 @@ def _load_module(spec_text: str) -> Any:
 def load_target(target: str) -> type[Invocable]:
     """Return the invocable class named by ``target``.
 
-    :param target: an installed package handle, ``file.py:Class`` or ``module:Class``.
+    :param target: an installed package (or else plugin) handle, ``file.py:Class`` or
+        ``module:Class``.
     :raises click.BadParameter: naming what is missing and what does exist.
     """
     from dockyard.core.service import Invocable
 
     module_text, sep, attr = target.rpartition(":")
     if not sep and is_handle(target):
+        discovery = Discovery()
+        group = "dockyard.packages"
+        if target not in discovery.names(group) and target in discovery.names("dockyard.plugins"):
+            group = "dockyard.plugins"
         try:
-            package: type[Invocable] = Discovery().load("dockyard.packages", target)
+            component: type[Invocable] = discovery.load(group, target)
         except DockyardError as exc:
             raise click.BadParameter(str(exc), param_hint="TARGET") from None
-        return package
+        return component
     if not sep or not module_text or not attr:
         raise click.BadParameter(
             f"{target!r} is not an installed package handle, FILE.py:Class or module:Class, "
@@ -183,6 +194,12 @@ def _print_result(data: Any, as_json: bool) -> None:
 )
 @click.option("--instance", help="Instance handle (default: the package handle).")
 @click.option("--workspace", help="Workspace handle (default: the instance handle).")
+@click.option(
+    "--plugin",
+    "as_plugin",
+    is_flag=True,
+    help="TARGET is a plugin handle (found by itself when running embedded).",
+)
 @_client_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, whatever it is.")
 def invoke_command(
@@ -193,20 +210,23 @@ def invoke_command(
     config_items: tuple[str, ...],
     instance: str | None,
     workspace: str | None,
+    as_plugin: bool,
     url: str | None,
     api_key: str | None,
     as_json: bool,
 ) -> None:
-    """Call METHOD on an instance of the package TARGET and print the result.
+    """Call METHOD on an instance of the package (or plugin) TARGET and print the result.
 
-    TARGET is a package handle (installed, or served by --url), FILE.py:Class or
+    TARGET is a package or plugin handle (installed, or served by --url), FILE.py:Class or
     module:Class. The instance is created (with --config) and initialised on first use,
     on the embedded store under $DOCKYARD_HOME, or on the server at --url. ARGUMENTS are
     name=text or name:=<json>.
 
         dockyard invoke examples/hello.py:MyPackage say_hello name=Ted
+        dockyard invoke hashing-embedder embed 'texts:=["a text"]'
     """
     from dockyard.client import Dockyard
+    from dockyard.plugins.service import PluginService
     from dockyard.runtime import package_handle_for
 
     kwargs = parse_assignments(arguments, "argument")
@@ -226,7 +246,15 @@ def invoke_command(
         try:
             if client.url is None and local_class is not None:
                 client.runtime.packages[handle] = local_class
-            used = client.use(handle, instance, config=config or None, workspace=workspace)
+            if local_class is not None:
+                as_plugin = issubclass(local_class, PluginService)
+            elif client.url is None and not as_plugin:
+                discovery = client.runtime.engine.discovery
+                as_plugin = handle not in discovery.names("dockyard.packages") and (
+                    handle in discovery.names("dockyard.plugins")
+                )
+            use = client.use_plugin if as_plugin else client.use
+            used = use(handle, instance, config=config or None, workspace=workspace)
             if verb is None:
                 spec = used.invoke("__dir__", "GET")
                 verbs = [m["verb"] for m in spec["methods"] if m["path"] == path]
@@ -298,12 +326,23 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     help="Only this entry-point group (dockyard.mixins or just mixins); repeatable.",
 )
 @click.option("--load", is_flag=True, help="Import every component and report failures.")
+@click.option(
+    "--types/--no-types",
+    default=True,
+    show_default=True,
+    help="Group plugins by plugin type (imports the plugins, to read their type).",
+)
 @click.option("--strict", is_flag=True, help="Exit with an error if anything is wrong.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(groups: tuple[str, ...], load: bool, strict: bool, as_json: bool) -> None:
+def list_command(
+    groups: tuple[str, ...], load: bool, types: bool, strict: bool, as_json: bool
+) -> None:
     """List installed Dockyard components: kind, name, distribution, version, target, status.
 
-    Without --load nothing is imported: only distribution metadata is read.
+    Plugins are listed by plugin type: a class tells its type, so plugins (and plugin
+    types) are imported for that; one that fails to import is listed with its error and
+    the others are unaffected. Everything else is read from distribution metadata only,
+    unless --load imports it too; with --no-types nothing at all is imported.
     """
     from dockyard.core.discovery import GROUPS
 
@@ -319,6 +358,7 @@ def list_command(groups: tuple[str, ...], load: bool, strict: bool, as_json: boo
         discovery = Discovery(strict=strict, groups=wanted or tuple(GROUPS))
         if load:
             discovery.load_all()
+        plugin_types = _plugin_types_of(discovery) if types else {}
     except DiscoveryError as exc:
         _fail(exc)
         return
@@ -337,9 +377,11 @@ def list_command(groups: tuple[str, ...], load: bool, strict: bool, as_json: boo
                             "target": c.provenance.value,
                             "status": c.status.value,
                             "error": c.reason,
+                            **({"plugin_type": plugin_types[c]} if c in plugin_types else {}),
                         }
                         for c in components
                     ],
+                    "plugins_by_type": _by_type(plugin_types),
                     "problems": [
                         {"kind": p.kind, "message": p.message} for p in discovery.problems
                     ],
@@ -348,24 +390,62 @@ def list_command(groups: tuple[str, ...], load: bool, strict: bool, as_json: boo
             )
         )
         return
+
+    def row(c: Component) -> tuple[str, ...]:
+        return (
+            c.kind,
+            c.name,
+            c.provenance.distribution,
+            c.provenance.version,
+            c.provenance.value,
+            c.status.value + (f" ({c.reason})" if c.reason else ""),
+        )
+
     _print_table(
         ("KIND", "NAME", "DISTRIBUTION", "VERSION", "TARGET", "STATUS"),
-        [
-            (
-                c.kind,
-                c.name,
-                c.provenance.distribution,
-                c.provenance.version,
-                c.provenance.value,
-                c.status.value + (f" ({c.reason})" if c.reason else ""),
-            )
-            for c in components
-        ],
+        [row(c) for c in components if c not in plugin_types],
     )
+    for plugin_type, plugins in _by_type(plugin_types).items():
+        click.echo(f"\nPlugins of type {plugin_type}:")
+        _print_table(
+            ("KIND", "NAME", "DISTRIBUTION", "VERSION", "TARGET", "STATUS"),
+            [row(c) for c in components if c in plugin_types and c.name in plugins],
+        )
     if not components:
         click.echo("(no Dockyard components installed)")
     for problem in discovery.problems:
         click.echo(f"Problem: {problem.message}", err=True)
+
+
+#: Where a plugin whose type cannot be told is listed (it failed to load, or its type
+#: is not registered: the problem says which).
+_UNKNOWN_TYPE = "(unknown: see its status)"
+
+
+def _plugin_types_of(discovery: Discovery) -> dict[Component, str]:
+    """Each listed plugin's type name (loading the plugins: a class tells its type).
+
+    :raises DiscoveryError: in strict mode, if one fails to load.
+    """
+    if "dockyard.plugins" not in {c.provenance.group for c in discovery.components()}:
+        return {}
+    names = {cls: name for name, cls in discovery.plugin_types().items()}
+    found: dict[Component, str] = {}
+    for component in discovery.load_all("dockyard.plugins"):
+        plugin_type = None
+        if component.status is ComponentStatus.LOADED:
+            plugin_type = names.get(component.load().plugin_type)
+        found[component] = plugin_type or _UNKNOWN_TYPE
+    return found
+
+
+def _by_type(types: Mapping[Component, str]) -> dict[str, list[str]]:
+    """Plugin names by plugin type name, both sorted (unknown types last)."""
+    grouped: dict[str, list[str]] = {}
+    for component, name in types.items():
+        grouped.setdefault(name, []).append(component.name)
+    order = sorted(grouped, key=lambda n: (n == _UNKNOWN_TYPE, n))
+    return {name: sorted(grouped[name]) for name in order}
 
 
 @cli.command("routes")
@@ -421,9 +501,9 @@ def serve_command(
 ) -> None:
     """Serve packages over HTTP (granian or gunicorn; one access-log line per request).
 
-    TARGETS are package handles, FILE.py:Class or module:Class; installed packages are
-    served too. On first start a local user and API key are created and written to
-    $DOCKYARD_HOME/credentials (mode 0600), which the client reads.
+    TARGETS are package or plugin handles, FILE.py:Class or module:Class; installed
+    packages and plugins are served too. On first start a local user and API key are
+    created and written to $DOCKYARD_HOME/credentials (mode 0600), which the client reads.
     """
     from dockyard.server.serve import ServeOptions, build_app, default_home, ensure_credentials, run
 

@@ -18,12 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import DockyardError, InternalError
+from dockyard.plugins.handle import PluginCalls, plain_input
 
 if TYPE_CHECKING:
+    from dockyard.plugins.service import PluginService
     from dockyard.runtime import Runtime
     from dockyard.store import InstanceRecord
 
-__all__ = ["LOCAL_USER", "Dockyard", "PackageInstance", "error_from_body", "read_credentials"]
+__all__ = [
+    "LOCAL_USER",
+    "Dockyard",
+    "PackageInstance",
+    "PluginInstance",
+    "error_from_body",
+    "read_credentials",
+]
 
 #: The user the embedded client (and a local server's first key) acts as.
 LOCAL_USER = "local"
@@ -47,6 +56,7 @@ def read_credentials(home: str | Path | None = None) -> dict[str, str] | None:
 def _error_classes() -> dict[str, type[DockyardError]]:
     # Every error class Dockyard defines, by its code (imported here so all are loaded).
     import dockyard.core.discovery
+    import dockyard.plugins.errors
     import dockyard.runtime
     import dockyard.store  # noqa: F401
 
@@ -132,6 +142,51 @@ class PackageInstance:
         return self._client._invoke(self, method, verb.upper(), arguments)
 
 
+class PluginInstance(PackageInstance, PluginCalls):
+    """One plugin instance, as the client sees it: ``run(input)`` and its plugin type's
+    convenience (``tag``, ``blockify``, ``embed``, ``generate``, ``import_``), in-process or
+    over HTTP alike; ``invoke`` works as for packages.
+
+    Attributes:
+        plugin_name: the plugin handle.
+        plugin_type: the plugin type class, if installed here (else None: ``run`` then
+            returns the output as plain JSON data, and the conveniences are unavailable).
+        route: the plugin type's route (``"/tag"``).
+    """
+
+    def __init__(self, client: Dockyard, data: Mapping[str, Any]) -> None:
+        super().__init__(client, data)
+        self.plugin_name = str(data["plugin"])
+        self.route: str | None = data.get("route")
+        self.plugin_type = client._plugin_type(data)
+
+    def __repr__(self) -> str:
+        return (
+            f"<PluginInstance {self.workspace}/{self.handle} of {self.plugin_name} {self.version}>"
+        )
+
+    def run(self, input: Any) -> Any:
+        """Run the plugin on ``input`` (its input model, or a mapping of the fields).
+
+        :returns: the output model (plain JSON data if the plugin type is not installed here).
+        :raises ArgumentError: the input is invalid (422, naming the field).
+        :raises PluginOutputError: the plugin returned the wrong shape (500).
+        """
+        if self.route is None:
+            raise DockyardError(
+                f"plugin {self.plugin_name} of instance {self.workspace}/{self.handle} is not "
+                "installed on the server",
+                code="plugin_not_installed",
+                status=404,
+                suggestion=f"install the distribution providing {self.plugin_name} there",
+            )
+        fields = plain_input(input, f"plugin {self.plugin_name}")
+        result = self.invoke(self.route, **fields)
+        if self.plugin_type is None:
+            return result
+        return self.plugin_type.output_model.model_validate(result)
+
+
 class Dockyard:
     """The Dockyard client.
 
@@ -160,6 +215,7 @@ class Dockyard:
                 key = credentials.get("api_key")
         self.api_key = key
         self._runtime: Runtime | None = None
+        self._plugin_types: dict[str, type[PluginService[Any, Any]]] | None = None
 
     def __repr__(self) -> str:
         return f"<Dockyard {self.url or f'embedded at {self.home}'}>"
@@ -192,6 +248,7 @@ class Dockyard:
 
     def _local_dict(self, record: InstanceRecord) -> dict[str, Any]:
         return {
+            **self.runtime.describe(record.package),
             "handle": record.handle,
             "workspace": record.workspace,
             "package": record.package,
@@ -200,6 +257,32 @@ class Dockyard:
             "init_state": record.init_state,
             "invocation_url": f"local:{record.workspace}/{record.handle}/",
         }
+
+    def _instance(self, data: Mapping[str, Any]) -> PackageInstance:
+        if data.get("kind") == "plugin":
+            return PluginInstance(self, data)
+        return PackageInstance(self, data)
+
+    def _plugin_type(self, data: Mapping[str, Any]) -> type[PluginService[Any, Any]] | None:
+        """The plugin type class of a plugin instance, if it is installed here."""
+        if self.url is None:
+            from dockyard.plugins.service import PluginService
+
+            try:
+                cls, _ = self.runtime.plugin(data["plugin"])
+            except DockyardError:
+                return None
+            return cls.plugin_type if issubclass(cls, PluginService) else None
+        name = data.get("plugin_type")
+        if not isinstance(name, str):
+            return None
+        if self._plugin_types is None:
+            # Found by the entry-point name the server reports, among the plugin types
+            # installed here: nothing is imported because a server named it.
+            from dockyard.core.discovery import Discovery
+
+            self._plugin_types = dict(Discovery(groups=("dockyard.plugin_types",)).plugin_types())
+        return self._plugin_types.get(name)
 
     # --- HTTP ----------------------------------------------------------------------
 
@@ -245,33 +328,65 @@ class Dockyard:
         :raises InstanceConflictError: 409 if it exists with another package, version or config.
         :raises ConfigError: 422 listing every bad config field.
         """
+        return self._use("package", package_handle, instance_handle, version, config, workspace)
+
+    def use_plugin(
+        self,
+        plugin_handle: str,
+        instance_handle: str | None = None,
+        version: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | None = None,
+    ) -> PluginInstance:
+        """The instance ``instance_handle`` (default: the plugin handle) of plugin
+        ``plugin_handle``, created with ``config`` on first use; like `use`.
+
+        :raises ComponentNotFoundError: no such plugin installed (listing those that are).
+        :raises InstanceConflictError: 409 if it exists with another component or config.
+        :raises ConfigError: 422 listing every bad config field.
+        """
+        instance = self._use("plugin", plugin_handle, instance_handle, version, config, workspace)
+        assert isinstance(instance, PluginInstance)
+        return instance
+
+    def _use(
+        self,
+        kind: str,
+        handle: str,
+        instance_handle: str | None,
+        version: str | None,
+        config: Mapping[str, Any] | None,
+        workspace: str | None,
+    ) -> PackageInstance:
         if self.url is None:
             record = self.runtime.use(
                 LOCAL_USER,
-                package_handle,
+                handle,
                 instance_handle,
                 workspace=workspace,
                 version=version,
                 config=config,
+                kind=kind,
             )
-            return PackageInstance(self, self._local_dict(record))
+            return self._instance(self._local_dict(record))
         body = {
-            "package": package_handle,
+            kind: handle,
             "instance": instance_handle,
             "workspace": workspace,
             "version": version,
             "config": dict(config) if config is not None else None,
         }
         raw, _ = self._request("POST", "/__api__/instances", body)
-        return PackageInstance(self, json.loads(raw))
+        return self._instance(json.loads(raw))
 
     def instances(self) -> list[PackageInstance]:
         """The caller's instances."""
         if self.url is None:
             records = self.runtime.store.list_instances(LOCAL_USER)
-            return [PackageInstance(self, self._local_dict(r)) for r in records]
+            return [self._instance(self._local_dict(r)) for r in records]
         raw, _ = self._request("GET", "/__api__/instances")
-        return [PackageInstance(self, item) for item in json.loads(raw)]
+        return [self._instance(item) for item in json.loads(raw)]
 
     def delete(self, instance: PackageInstance) -> None:
         """Delete ``instance`` and its data."""

@@ -31,15 +31,18 @@ from dockyard.core.request import (
 from dockyard.core.response import InvocableResponse
 from dockyard.core.routes import Verb, normalize_path
 from dockyard.core.service import Invocable
+from dockyard.plugins.service import PluginService
 from dockyard.store import InstanceExistsError, InstanceRecord, InvalidHandleError, Store
 
 __all__ = [
+    "PLUGIN_PREFIX",
     "InstanceConflictError",
     "InstanceInitError",
     "InstanceNotFoundError",
     "LiveInstance",
     "Runtime",
     "package_handle_for",
+    "split_ref",
 ]
 
 logger = logging.getLogger("dockyard")
@@ -67,6 +70,18 @@ class InstanceInitError(DockyardError, RuntimeError):
 
     default_code = "instance_init_failed"
     default_status = 500
+
+
+#: How an instance record names a plugin (a package is named by its bare handle).
+PLUGIN_PREFIX = "plugin:"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``"hello"`` -> ``("package", "hello")``; ``"plugin:regex-tagger"`` ->
+    ``("plugin", "regex-tagger")``."""
+    if ref.startswith(PLUGIN_PREFIX):
+        return "plugin", ref[len(PLUGIN_PREFIX) :]
+    return "package", ref
 
 
 def package_handle_for(cls: type) -> str:
@@ -119,37 +134,106 @@ class Runtime:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], LiveInstance] = OrderedDict()
         self._resolved: dict[str, tuple[type[Invocable], str]] = {}
+        self._type_names: dict[type, str] | None = None
         self._lock = threading.Lock()
 
     # --- packages ------------------------------------------------------------------
 
     def package(self, handle: str) -> tuple[type[Invocable], str]:
-        """The class served as ``handle``, and its version.
+        """The class served as package ``handle``, and its version.
 
         :raises ComponentNotFoundError: listing what is served and installed.
         """
-        cls = self.packages.get(handle)
-        resolved = self._resolved.get(handle)
+        return self._resolve("package", handle)
+
+    def plugin(self, handle: str) -> tuple[type[Invocable], str]:
+        """The class served as plugin ``handle``, and its version.
+
+        :raises ComponentNotFoundError: listing the plugins served and installed.
+        """
+        return self._resolve("plugin", handle)
+
+    def component(self, ref: str) -> tuple[type[Invocable], str]:
+        """The class an instance record names (``hello`` or ``plugin:regex-tagger``)."""
+        kind, handle = split_ref(ref)
+        return self._resolve(kind, handle)
+
+    def _resolve(self, kind: str, handle: str) -> tuple[type[Invocable], str]:
+        ref = handle if kind == "package" else f"{PLUGIN_PREFIX}{handle}"
+        served = self.packages.get(handle)
+        if served is not None and issubclass(served, PluginService) != (kind == "plugin"):
+            served = None  # served as the other kind
+        resolved = self._resolved.get(ref)
         # Resolving reads distribution metadata: do it once per handle, not per build.
-        if resolved is not None and (cls is None or resolved[0] is cls):
+        if resolved is not None and (served is None or resolved[0] is served):
             return resolved
+        group = "dockyard.packages" if kind == "package" else "dockyard.plugins"
+        cls = served
         if cls is None:
             try:
-                cls = self.engine.package_class(handle)
+                if kind == "package":
+                    cls = self.engine.package_class(handle)
+                else:
+                    cls = self.engine.plugin_class(handle)
             except ComponentNotFoundError as exc:
-                served = sorted({*self.packages, *self.engine.discovery.names("dockyard.packages")})
-                raise ComponentNotFoundError(
-                    f"no package {handle!r} is served or installed",
-                    suggestion=f"use one of: {', '.join(served) or 'none'}",
-                    details={"package": handle, "available": served},
-                ) from exc
-        resolved = (cls, self._version_of(handle, cls))
-        self._resolved[handle] = resolved
+                raise self._not_found(kind, handle) from exc
+        resolved = (cls, self._version_of(handle, cls, group, served is not None))
+        self._resolved[ref] = resolved
         return resolved
 
-    def _version_of(self, handle: str, cls: type) -> str:
-        if handle not in self.packages:
-            for component in self.engine.discovery.components("dockyard.packages"):
+    def describe(self, ref: str) -> dict[str, Any]:
+        """What a client needs to know about the component an instance runs:
+        ``{"kind": "package"}``, or for a plugin ``{"kind": "plugin", "plugin": handle,
+        "plugin_type": <its dockyard.plugin_types name, or None>, "route": "/tag"}``."""
+        kind, handle = split_ref(ref)
+        if kind == "package":
+            return {"kind": "package"}
+        described: dict[str, Any] = {
+            "kind": "plugin",
+            "plugin": handle,
+            "plugin_type": None,
+            "route": None,
+        }
+        try:
+            cls, _ = self.plugin(handle)
+        except DockyardError:
+            return described  # uninstalled since: the instance answers 404s; say what we know
+        if issubclass(cls, PluginService):
+            described["route"] = cls.plugin_route
+            described["plugin_type"] = self._plugin_type_name(cls.plugin_type)
+        return described
+
+    def _plugin_type_name(self, plugin_type: type) -> str | None:
+        names = self._type_names
+        if names is None:
+            names = {cls: name for name, cls in self.engine.discovery.plugin_types().items()}
+            self._type_names = names
+        return names.get(plugin_type)
+
+    def _not_found(self, kind: str, handle: str) -> ComponentNotFoundError:
+        def available(want_plugin: bool) -> list[str]:
+            group = "dockyard.plugins" if want_plugin else "dockyard.packages"
+            served = [
+                h for h, c in self.packages.items() if issubclass(c, PluginService) is want_plugin
+            ]
+            return sorted({*served, *self.engine.discovery.names(group)})
+
+        mine, other = available(kind == "plugin"), available(kind != "plugin")
+        suggestion = f"use one of: {', '.join(mine) or 'none'}"
+        if handle in other:
+            # The right name, the wrong call: say which call it takes.
+            call = "use_plugin" if kind == "package" else "use"
+            other_kind = "plugin" if kind == "package" else "package"
+            suggestion = f"{handle} is a {other_kind}: call {call}({handle!r}) instead"
+        return ComponentNotFoundError(
+            f"no {kind} {handle!r} is served or installed",
+            suggestion=suggestion,
+            details={kind: handle, "available": mine},
+        )
+
+    def _version_of(self, handle: str, cls: type, group: str, served: bool) -> str:
+        if not served:
+            for component in self.engine.discovery.components(group):
                 if component.name == handle:
                     return component.provenance.version
         origin = distribution_of(cls)
@@ -166,12 +250,13 @@ class Runtime:
         workspace: str | None = None,
         version: str | None = None,
         config: Mapping[str, Any] | None = None,
+        kind: str = "package",
     ) -> InstanceRecord:
         """The instance ``workspace/instance`` of ``package``, created (and initialised) on
         first use.
 
         :param user: the caller (owner of a new instance).
-        :param package: the package handle.
+        :param package: the package handle (with ``kind="plugin"``: the plugin handle).
         :param instance: the instance handle (default: the package handle).
         :param workspace: the workspace handle (default: the instance handle).
         :param version: pin: must equal the installed version (and the instance's).
@@ -180,8 +265,12 @@ class Runtime:
         :raises InstanceConflictError: 409 naming what differs.
         :raises ConfigError: 422 listing every bad config field.
         :raises InvalidHandleError: 422 for a malformed package, instance or workspace handle.
+        :param kind: ``"package"`` or ``"plugin"``; a plugin instance's record names its
+            component ``plugin:<handle>``.
         :raises InstanceInitError: instance_init failed (retried on the next use).
         """
+        if kind not in ("package", "plugin"):
+            raise ValueError(f"kind must be 'package' or 'plugin', not {kind!r}")
         instance = instance or package
         workspace = workspace or instance
         for what, value in (("package", package), ("instance", instance), ("workspace", workspace)):
@@ -189,10 +278,11 @@ class Runtime:
                 # The store's class: the same error in-process and over HTTP (where the
                 # client maps the code back to a class).
                 raise InvalidHandleError(what, value)
-        cls, installed = self.package(package)
+        cls, installed = self._resolve(kind, package)
+        ref = package if kind == "package" else f"{PLUGIN_PREFIX}{package}"
         if version is not None and version != installed:
             raise InstanceConflictError(
-                f"package {package} version {version} is not installed (installed: {installed})",
+                f"{kind} {package} version {version} is not installed (installed: {installed})",
                 suggestion=f"install {package}=={version}, or drop the version pin",
                 details={"asked": version, "installed": installed},
             )
@@ -200,7 +290,7 @@ class Runtime:
         frozen: dict[str, Any] | None = None
         if config is not None or self.store.get_instance(workspace, instance) is None:
             validated = (
-                validate_config(model, config or {}, owner=f"package {package}") if model else None
+                validate_config(model, config or {}, owner=f"{kind} {package}") if model else None
             )
             frozen = validated.model_dump(mode="json") if validated is not None else {}
         record = self.store.get_instance(workspace, instance)
@@ -210,13 +300,13 @@ class Runtime:
                     owner=user,
                     workspace=workspace,
                     handle=instance,
-                    package=package,
+                    package=ref,
                     version=installed,
                     config=frozen or {},
                 )
             except InstanceExistsError as exc:  # created concurrently: compare with it
                 record = exc.existing
-        self._check_same(record, user, package, version, frozen)
+        self._check_same(record, user, ref, version, frozen)
         if record.init_state != "ready":
             record = self._initialise(record)
         return record
@@ -236,8 +326,9 @@ class Runtime:
                 suggestion="choose another instance (or workspace) handle",
             )
         if record.package != package:
+            have, want = (" ".join(split_ref(r)) for r in (record.package, package))
             raise InstanceConflictError(
-                f"instance {name} is an instance of package {record.package}, not {package}",
+                f"instance {name} is an instance of {have}, not {want}",
                 suggestion="choose another instance handle",
                 details={"existing": record.package, "asked": package},
             )
@@ -315,7 +406,7 @@ class Runtime:
     # --- live instances ------------------------------------------------------------
 
     def _build(self, record: InstanceRecord, *, cache: bool = True) -> LiveInstance:
-        cls, _ = self.package(record.package)
+        cls, _ = self.component(record.package)
         context = InvocationContext(
             instance_handle=record.handle,
             workspace_handle=record.workspace,

@@ -4,11 +4,13 @@ the CLI), never through Flask's test client.
 
 The packages served are in ``packages/kit.py``: ``Hello`` (the seed example plus storage,
 context, a public route and failure modes) is served as ``hello`` and ``Flaky`` (an
-``instance_init`` that fails once) as ``flaky``.
+``instance_init`` that fails once) as ``flaky``; ``Miscounted`` (a deliberately broken
+tagger plugin) as ``miscounted``. Dockyard's shipped plugins are installed, so served too.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -45,7 +47,8 @@ from dockyard import (
     __version__,
 )
 from dockyard.cli import cli
-from dockyard.client import Dockyard
+from dockyard.client import Dockyard, PluginInstance
+from dockyard.plugins import Block, File
 from dockyard.runtime import InstanceConflictError, InstanceInitError, InstanceNotFoundError
 from dockyard.store import InvalidHandleError
 
@@ -53,7 +56,7 @@ if TYPE_CHECKING:
     from conftest import DistFactory
 
 KIT = Path(__file__).resolve().parent / "packages" / "kit.py"
-TARGETS = (f"{KIT}:Hello", f"{KIT}:Flaky")
+TARGETS = (f"{KIT}:Hello", f"{KIT}:Flaky", f"{KIT}:Miscounted")
 DOCKYARD = shutil.which("dockyard", path=str(Path(sys.executable).parent))
 START_TIMEOUT = 30.0
 ERROR_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -1059,7 +1062,13 @@ def test_management_api_creates_gets_lists_and_deletes_instances(server: Server)
 
 
 def test_management_api_refuses_a_body_without_a_package(server: Server) -> None:
-    for body in ({}, {"package": 3}, {"package": "hello", "config": [1]}):
+    for body in (
+        {},
+        {"package": 3},
+        {"plugin": 3},
+        {"package": "hello", "config": [1]},
+        {"package": "hello", "plugin": "regex-tagger"},
+    ):
         reply = server.request("POST", "/__api__/instances", body)
         assert reply.status == 422, body
         assert reply.error["code"] == "invalid_arguments"
@@ -1067,6 +1076,227 @@ def test_management_api_refuses_a_body_without_a_package(server: Server) -> None
     assert unknown.status == 404
     assert unknown.error["code"] == "component_not_found"
     assert "hello" in unknown.error["suggestion"]
+
+
+# --- plugins over HTTP (issue 5) -------------------------------------------------------
+
+MARKDOWN = """# Harbour guide
+
+Ships dock at the north pier. Pilots board at the outer buoy.
+
+## Fees
+
+Mooring costs 40 euros a night.
+Contact fees@harbour.example for invoices.
+
+```
+# not a heading
+```
+"""
+
+CSV = (
+    "id,review,stars\n"
+    '1,"Great berth, friendly staff",5\n'
+    '2,"Noisy at night;\nthe ""quiet"" pier is not quiet",2\n'
+    "3,Fine,4\n"
+)
+
+TEXT = (
+    "The harbour opened in 1852. Fishing boats used the inner basin for a century. "
+    "Ferries arrived later. Today the harbour serves ferries, yachts and a small "
+    "fishing fleet. The inner basin is now a marina for yachts.\n\n"
+    "Visitors can walk the north pier at any hour. The lighthouse opens on weekends."
+)
+
+
+def b64(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.b64encode(raw).decode()
+
+
+def plugin_instance(server: Server, plugin: str, **body: Any) -> str:
+    """A new instance of ``plugin`` made through the management API; its handle."""
+    handle = fresh(plugin[:20])
+    reply = server.request(
+        "POST", "/__api__/instances", {"plugin": plugin, "instance": handle, **body}
+    )
+    assert reply.status == 200, reply.body
+    made = reply.json()
+    assert (made["kind"], made["plugin"], made["package"]) == ("plugin", plugin, f"plugin:{plugin}")
+    return handle
+
+
+def test_text_blockifier_over_raw_http(server: Server) -> None:
+    handle = plugin_instance(server, "text-blockifier")
+    described = server.request("GET", f"/__api__/instances/{handle}/{handle}").json()
+    assert (described["plugin_type"], described["route"]) == ("blockifier", "/blockify")
+    reply = server.request(
+        "POST",
+        f"/{handle}/{handle}/blockify",
+        {"data": b64(MARKDOWN), "mime_type": "text/markdown; charset=utf-8"},
+    )
+    assert reply.status == 200, reply.body
+    assert reply.content_type.startswith("application/json")
+    file = reply.json()["file"]
+    texts = [b["text"] for b in file["blocks"]]
+    assert texts[0] == "# Harbour guide"
+    assert texts[2] == "## Fees"
+    assert texts[-1] == "```\n# not a heading\n```"
+    headings = [t for b in file["blocks"] for t in b["tags"] if t["kind"] == "heading"]
+    assert [(t["name"], t["value"]) for t in headings] == [("h1", "Harbour guide"), ("h2", "Fees")]
+    sections = [t["name"] for t in file["blocks"][3]["tags"] if t["kind"] == "section"]
+    assert sections == ["Harbour guide", "Fees"]
+
+
+def test_csv_blockifier_through_the_client(server: Server) -> None:
+    with Dockyard(url=server.url, api_key=server.key) as client:
+        plugin = client.use_plugin("csv-blockifier", fresh("csv"), config={"text_column": "review"})
+        assert isinstance(plugin, PluginInstance)
+        file = plugin.blockify(CSV.encode(), "text/csv")
+    assert isinstance(file, File)
+    assert [b.text for b in file.blocks] == [
+        "Great berth, friendly staff",
+        'Noisy at night;\nthe "quiet" pier is not quiet',
+        "Fine",
+    ]
+    columns = {(t.name, t.value) for t in file.blocks[1].tags if t.kind == "column"}
+    assert columns == {("id", "2"), ("review", file.blocks[1].text), ("stars", "2")}
+
+
+def test_regex_tagger_spans_through_the_client(server: Server) -> None:
+    patterns = {"contact/email": r"[\w.]+@[\w.]+\.\w+", "money/euros": r"\d+ euros"}
+    with Dockyard(url=server.url, api_key=server.key) as client:
+        blockifier = client.use_plugin("text-blockifier", fresh("tb"))
+        tagger = client.use_plugin("regex-tagger", fresh("rt"), config={"patterns": patterns})
+        file = tagger.tag(blockifier.blockify(MARKDOWN, "text/markdown"))
+    found = {
+        (t.kind, t.name, (b.text or "")[t.start_idx : t.end_idx])
+        for b in file.blocks
+        for t in b.tags
+        if t.kind in ("contact", "money") and t.start_idx is not None and t.end_idx is not None
+    }
+    assert found == {("contact", "email", "fees@harbour.example"), ("money", "euros", "40 euros")}
+
+
+def test_hashing_embedder_through_the_client(server: Server) -> None:
+    texts = ["ferries and yachts", "the north pier", "ferries and yachts"]
+    with Dockyard(url=server.url, api_key=server.key) as client:
+        embedder = client.use_plugin("hashing-embedder", fresh("he"), config={"dimensions": 64})
+        vectors = embedder.embed(texts)
+    assert [len(v) for v in vectors] == [64, 64, 64]
+    assert vectors[0] == vectors[2]
+    assert abs(sum(x * x for x in vectors[1]) - 1.0) < 1e-9
+    # The same vectors as in-process: deterministic across processes.
+    from dockyard.plugins.hashing import hashing_embed
+
+    assert vectors == hashing_embed(texts, 64)
+
+
+def test_extractive_summarizer_through_the_client(server: Server) -> None:
+    blocks = [Block(text=p) for p in TEXT.split("\n\n")]
+    with Dockyard(url=server.url, api_key=server.key) as client:
+        summarizer = client.use_plugin("extractive-summarizer", fresh("es"))
+        summary = summarizer.generate(blocks, k=2)
+    sentences = [b.text or "" for b in summary]
+    assert len(sentences) == 2
+    # Whole sentences of the input, in their original order.
+    assert all(s in TEXT for s in sentences)
+    assert TEXT.index(sentences[0]) < TEXT.index(sentences[1])
+
+
+def test_file_importer_stays_inside_its_root(server: Server, tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "guide.md").write_text(MARKDOWN)
+    (tmp_path / "secret.txt").write_text("TOPSECRET-7f3")
+    (root / "link.txt").symlink_to(tmp_path / "secret.txt")
+    with Dockyard(url=server.url, api_key=server.key) as client:
+        importer = client.use_plugin("file-importer", fresh("fi"), config={"root": str(root)})
+        imported = importer.import_((root / "guide.md").as_uri())
+        assert imported.content() == MARKDOWN.encode()
+        assert imported.mime_type == "text/markdown"
+        assert importer.import_(text="hello").content() == b"hello"
+        for url in (
+            f"file://{root}/../secret.txt",  # ../
+            (root / "link.txt").as_uri(),  # a symlink out of the root
+            (tmp_path / "secret.txt").as_uri(),  # an absolute path outside it
+            "file:///etc/passwd",
+            str(root / "guide.md"),  # a path, not a URL
+        ):
+            with pytest.raises(DockyardError) as caught:
+                importer.import_(url)
+            assert caught.value.status == 403, url
+            assert caught.value.code == "import_refused", url
+            assert "TOPSECRET" not in str(caught.value)  # nothing read from the file
+
+
+def test_invalid_plugin_input_is_a_422_naming_the_field(server: Server) -> None:
+    handle = plugin_instance(server, "text-blockifier")
+    reply = server.request(
+        "POST", f"/{handle}/{handle}/blockify", {"data": "not base64!", "mime_type": "text/plain"}
+    )
+    assert reply.status == 422
+    assert reply.error["code"] == "invalid_arguments"
+    assert [p["field"] for p in reply.error["details"]["problems"]] == ["data"]
+    tagger = plugin_instance(server, "regex-tagger", config={"patterns": {"x": "a"}})
+    reply = server.request(
+        "POST", f"/{tagger}/{tagger}/tag", {"file": {"blocks": [{"text": "ab", "tags": [{}]}]}}
+    )
+    assert reply.status == 422
+    assert "file.blocks.0.tags.0.kind" in reply.error["message"]
+    with Dockyard(url=server.url, api_key=server.key) as client:
+        embedder = client.use_plugin("hashing-embedder", fresh("he"))
+        with pytest.raises(ArgumentError, match="texts"):
+            embedder.run({"texts": "not a list"})
+        with pytest.raises(ConfigError, match="dimensions"):
+            client.use_plugin("hashing-embedder", fresh("he"), config={"dimensions": 0})
+
+
+def test_a_broken_plugin_is_a_500_naming_it(server: Server) -> None:
+    handle = plugin_instance(server, "miscounted")
+    file = File(blocks=[Block(text="abc")]).model_dump(mode="json")
+    reply = server.request("POST", f"/{handle}/{handle}/tag", {"file": file})
+    assert reply.status == 500
+    error = reply.error
+    assert error["code"] == "plugin_output_invalid"
+    assert "Miscounted" in error["message"]
+    assert "file.blocks.0" in error["message"]
+    assert "a bug in the plugin" in error["suggestion"]
+
+
+def test_a_plugin_is_not_a_package_and_says_so(server: Server) -> None:
+    reply = server.use("regex-tagger", fresh())
+    assert reply.status == 404
+    assert "use_plugin('regex-tagger')" in reply.error["suggestion"]
+    reply = server.request("POST", "/__api__/instances", {"plugin": "hello"})
+    assert reply.status == 404
+    assert "use('hello')" in reply.error["suggestion"]
+
+
+def test_serve_a_plugin_by_its_handle(tmp_path: Path) -> None:
+    server = start_server(tmp_path, targets=("regex-tagger",))
+    try:
+        with Dockyard(url=server.url, api_key=server.key) as client:
+            tagger = client.use_plugin("regex-tagger", config={"patterns": {"n": r"\d+"}})
+            assert tagger.invocation_url == f"{server.url}/regex-tagger/regex-tagger/"
+            file = tagger.tag(File(blocks=[Block(text="pier 7")]))
+            assert [(t.start_idx, t.end_idx) for t in file.blocks[0].tags] == [(5, 6)]
+            spec = tagger.invoke("__dir__", "GET")
+            assert [m["path"] for m in spec["methods"] if m["verb"] == "POST"][-1] == "/tag"
+    finally:
+        server.stop()
+    assert DOCKYARD is not None
+    done = subprocess.run(
+        [DOCKYARD, "serve", "no-such-plugin", "--port", str(free_port())],
+        env=server_env(tmp_path / "other"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "no package or plugin 'no-such-plugin'" in done.stderr
+    assert "regex-tagger" in done.stderr  # what can be served
 
 
 # --- the CLI against the server --------------------------------------------------------

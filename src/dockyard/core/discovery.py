@@ -357,12 +357,14 @@ class Discovery:
         checker: Callable[[str, Any], str | None] | None = None,
     ) -> None:
         self.strict = strict
+        self._path = list(path) if path is not None else list(sys.path)
+        self._types: Discovery | None = None
         self._groups = frozenset(groups)
         self._checker = checker if checker is not None else self._check
         self._problems: list[DiscoveryProblem] = []
         self._by_group: dict[str, dict[str, Component]] = {g: {} for g in self._groups}
         self._components: list[Component] = []
-        self._scan(list(path) if path is not None else list(sys.path))
+        self._scan(self._path)
         if strict and self._problems:
             raise self._strict_error()
 
@@ -509,9 +511,15 @@ class Discovery:
         )
 
     def plugin_types(self) -> dict[str, type]:
-        """The registered plugin types that load, by name (failures are recorded)."""
+        """The registered plugin types that load, by name (failures are recorded).
+
+        Read from the same path even when this discovery lists other groups only (a
+        plugin's type must be checked whatever is listed).
+        """
         if "dockyard.plugin_types" not in self._groups:
-            return {}
+            if self._types is None:
+                self._types = Discovery(self._path, groups=("dockyard.plugin_types",))
+            return self._types.plugin_types()
         return {
             c.name: c.load()
             for c in self.load_all("dockyard.plugin_types")

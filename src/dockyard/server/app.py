@@ -59,9 +59,11 @@ _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-da
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
 
-def record_to_dict(record: InstanceRecord, base_url: str) -> dict[str, Any]:
-    """An instance as the management API returns it."""
+def record_to_dict(record: InstanceRecord, base_url: str, runtime: Runtime) -> dict[str, Any]:
+    """An instance as the management API returns it (``kind``, and for a plugin instance
+    its plugin handle, plugin type and route, come from `Runtime.describe`)."""
     return {
+        **runtime.describe(record.package),
         "workspace": record.workspace,
         "handle": record.handle,
         "package": record.package,
@@ -315,7 +317,7 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
         user = caller()
         assert user is not None
         records = store.list_instances(user.handle)
-        body = [record_to_dict(r, base_url()) for r in records]
+        body = [record_to_dict(r, base_url(), runtime) for r in records]
         return Response(json.dumps(body), mimetype=MimeTypes.JSON)
 
     @app.post("/__api__/instances")
@@ -323,26 +325,32 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
         user = caller()
         assert user is not None
         body = arguments()
-        package = body.get("package")
-        if not isinstance(package, str):
+        package, plugin = body.get("package"), body.get("plugin")
+        handle = package if package is not None else plugin
+        if (package is None) == (plugin is None) or not isinstance(handle, str):
             raise DockyardError(
-                "'package' (the package handle) is required",
+                "give one of 'package' (a package handle) or 'plugin' (a plugin handle), "
+                "as a string",
                 code="invalid_arguments",
                 status=422,
-                suggestion='send {"package": "hello", "instance": "my-hello"}',
+                suggestion='send {"package": "hello", "instance": "my-hello"} or '
+                '{"plugin": "regex-tagger", "config": {...}}',
             )
         config = body.get("config")
         if config is not None and not isinstance(config, Mapping):
             raise DockyardError("'config' must be an object", code="invalid_arguments", status=422)
         record = runtime.use(
             user.handle,
-            package,
+            handle,
             body.get("instance") or None,
             workspace=body.get("workspace") or None,
             version=body.get("version") or None,
             config=config,
+            kind="package" if package is not None else "plugin",
         )
-        return Response(json.dumps(record_to_dict(record, base_url())), mimetype=MimeTypes.JSON)
+        return Response(
+            json.dumps(record_to_dict(record, base_url(), runtime)), mimetype=MimeTypes.JSON
+        )
 
     def owned(workspace: str, instance: str) -> InstanceRecord:
         user = caller()
@@ -355,7 +363,9 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
     @app.get("/__api__/instances/<workspace>/<instance>")
     def get_instance(workspace: str, instance: str) -> Response:
         record = owned(workspace, instance)
-        return Response(json.dumps(record_to_dict(record, base_url())), mimetype=MimeTypes.JSON)
+        return Response(
+            json.dumps(record_to_dict(record, base_url(), runtime)), mimetype=MimeTypes.JSON
+        )
 
     @app.delete("/__api__/instances/<workspace>/<instance>")
     def delete_instance(workspace: str, instance: str) -> Response:

@@ -109,7 +109,7 @@ def ensure_credentials(home: str | Path, url: str) -> tuple[str, bool]:
 def build_app(options: ServeOptions) -> Any:
     """The WSGI app for ``options`` (called in each worker)."""
     from dockyard.cli import load_target
-    from dockyard.core.discovery import is_handle
+    from dockyard.core.discovery import ComponentNotFoundError, is_handle
     from dockyard.runtime import Runtime, package_handle_for
     from dockyard.server.app import create_app
     from dockyard.store import Store
@@ -120,9 +120,28 @@ def build_app(options: ServeOptions) -> Any:
             cls = load_target(target)
             packages[package_handle_for(cls)] = cls
     runtime = Runtime(Store(home=options.home), packages=packages, cache_size=options.cache_size)
+    discovery = runtime.engine.discovery
     for target in options.targets:
         if ":" not in target and is_handle(target):
-            runtime.package(target)  # fail now, not at the first request
+            # Fail now, not at the first request.
+            if target in discovery.names("dockyard.packages"):
+                runtime.package(target)
+            elif target in discovery.names("dockyard.plugins"):
+                runtime.plugin(target)
+            else:
+                raise ComponentNotFoundError(
+                    f"no package or plugin {target!r} is installed",
+                    suggestion="install it, or serve one of: "
+                    + ", ".join(
+                        sorted(
+                            {
+                                *discovery.names("dockyard.packages"),
+                                *discovery.names("dockyard.plugins"),
+                            }
+                        )
+                    ),
+                    details={"target": target},
+                )
     return create_app(runtime, max_body=options.max_body)
 
 

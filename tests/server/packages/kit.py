@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import Config, DockyardError, PackageMixin, PackageService, get, post
+from dockyard.plugins import PluginRequest, Tag, Tagger
+from dockyard.plugins.types import TagInput, TagOutput
 
 
 class Hello(PackageService):
@@ -182,3 +184,13 @@ class Mixed(PackageService):
         """Count in the package's own namespace (key "n")."""
         value: int = self.storage.update("n", lambda v: v + 10, default=0)
         return value
+
+
+class Miscounted(Tagger):
+    """A deliberately broken plugin: its tags run past their block's text."""
+
+    def run(self, request: PluginRequest[TagInput]) -> TagOutput:
+        file = request.data.file
+        for block in file.blocks:
+            block.tags.append(Tag(kind="broken", start_idx=0, end_idx=len(block.text or "") + 5))
+        return TagOutput.model_construct(file=file)  # skips validation, as a buggy plugin might
