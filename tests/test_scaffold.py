@@ -1,4 +1,5 @@
-"""``dockyard new``: scaffolded package and mixin projects, down to pip-installing them."""
+"""``dockyard new``: scaffolded package, mixin and plugin projects, down to pip-installing
+them."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ MIXIN_FILES = [
     "README.md",
     "src/text_tools/__init__.py",
     "src/text_tools/mixin.py",
+    "tests/test_text_tools.py",
+]
+PLUGIN_FILES = [
+    "pyproject.toml",
+    "README.md",
+    "src/text_tools/__init__.py",
+    "src/text_tools/plugin.py",
     "tests/test_text_tools.py",
 ]
 
@@ -122,6 +130,39 @@ def test_mixin_project_files_and_contents(tmp_path: Path) -> None:
     assert "pip install -e ." in (project / "README.md").read_text()
 
 
+def test_plugin_project_files_and_contents(tmp_path: Path) -> None:
+    code, out, _ = run("new", "plugin", "text-tools", "--dir", str(tmp_path))
+    assert code == 0, out
+    project = tmp_path / "text-tools"
+    assert files_under(project) == sorted(PLUGIN_FILES)
+    pyproject = (project / "pyproject.toml").read_text()
+    assert (
+        '[project.entry-points."dockyard.plugins"]\n'
+        'text-tools = "text_tools.plugin:TextTools"\n' in pyproject
+    )
+    assert "dockyard.packages" not in pyproject
+    assert 'dependencies = ["dockyard"]' in pyproject
+    module = (project / "src/text_tools/plugin.py").read_text()
+    assert "class TextTools(Tagger):" in module
+    assert "    class Config(Config):" in module
+    assert "    def run(self, request: PluginRequest[TagInput]) -> TagOutput:" in module
+    assert "from .plugin import TextTools" in (project / "src/text_tools/__init__.py").read_text()
+    test = (project / "tests/test_text_tools.py").read_text()
+    assert "from dockyard.testing import call" in test
+    assert 'call(plugin, "POST", "tag", file="nope")' in test
+    assert "pytest.raises(ConfigError" in test
+    readme = (project / "README.md").read_text()
+    assert "pip install -e ." in readme
+    assert "\npytest\n" in readme
+    assert "dockyard list --group plugins" in readme
+    assert 'self.use_plugin("text-tools", config={"words": ["todo"]})' in readme
+    assert "tagger.tag(File(" in readme
+    assert "dockyard serve text-tools\n" in readme
+    assert """-d '{"plugin": "text-tools", "instance": "text-tools"}'""" in readme
+    assert 'Bearer $KEY"' in readme  # string.Template's $$ escape, written as one $
+    assert "http://127.0.0.1:8080/text-tools/text-tools/tag" in readme
+
+
 def test_generated_package_runs_in_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, importable: list[str]
 ) -> None:
@@ -140,6 +181,55 @@ def test_generated_package_runs_in_process(
     assert methods[("GET", "/hello")].doc
     assert methods[("POST", "/echo")].doc
     assert [p["name"] for p in package_cls.spec.to_dict()["config"]] == ["greeting"]
+
+
+def test_generated_plugin_runs_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, importable: list[str]
+) -> None:
+    from dockyard import ConfigError
+    from dockyard.plugins import Block, File, Tag, Tagger
+
+    name = unique_name("unit-plugin")
+    code, _, _ = run("new", "plugin", name, "--dir", str(tmp_path))
+    assert code == 0
+    module = import_scaffolded(tmp_path / name, name.replace("-", "_"), monkeypatch, importable)
+    plugin_cls = getattr(module, class_name_for("plugin", name))
+    assert issubclass(plugin_cls, Tagger)
+    assert plugin_cls.plugin_type is Tagger
+    assert [p["name"] for p in plugin_cls.spec.to_dict()["config"]] == ["words", "kind"]
+
+    text = "Todo: fix the docs (TODO list, todos, fixme_later), FIXME.\nMore todo"
+    kept = Tag(kind="note", name="mine")
+    file = File(blocks=[Block(text=text, tags=[kept]), Block(text="nothing here")])
+    response = call(plugin_cls(), "POST", "tag", file=file.model_dump(mode="json"))
+    assert response.status == 200, response.error
+    first, second = File.model_validate(response.data["file"]).blocks
+    assert first.tags[0] == kept
+    spans = [(t.kind, t.name, text[t.start_idx : t.end_idx]) for t in first.tags[1:]]
+    assert spans == [
+        ("keyword", "todo", "Todo"),
+        ("keyword", "todo", "TODO"),
+        ("keyword", "todo", "todo"),
+        ("keyword", "fixme", "FIXME"),
+    ]
+    assert second.tags == []
+
+    configured = plugin_cls(config={"words": ["docs", "docs", "list"], "kind": "noun"})
+    response = call(configured, "POST", "tag", file=file.model_dump(mode="json"))
+    tags = response.data["file"]["blocks"][0]["tags"][1:]
+    assert [(t["kind"], text[t["start_idx"] : t["end_idx"]]) for t in tags] == [
+        ("noun", "docs"),
+        ("noun", "list"),
+    ]
+
+    bad = call(plugin_cls(), "POST", "tag", file="nope")
+    assert bad.status == 422
+    assert bad.error is not None
+    assert [p["field"] for p in bad.error.details["problems"]] == ["file"]
+    with pytest.raises(ConfigError, match="words"):
+        plugin_cls(config={"words": [""]})
+    with pytest.raises(ConfigError, match="kind"):
+        plugin_cls(config={"kind": 3})
 
 
 def test_generated_mixin_works_constructed_without_arguments(
@@ -197,6 +287,9 @@ def test_two_scaffolded_mixins_do_not_clash(
         ("mixin", "counter-mixin", "CounterMixin"),
         ("package", "a1-b2", "A1B2"),
         ("package", "x", "X"),
+        ("plugin", "text-tools", "TextTools"),
+        ("plugin", "word-plugin", "WordPlugin"),
+        ("plugin", "tools-mixin", "ToolsMixin"),
     ],
 )
 def test_class_names(kind: str, name: str, expected: str) -> None:
@@ -232,9 +325,10 @@ def test_invalid_names_are_rejected(tmp_path: Path, name: str, says: str) -> Non
 
 
 def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
-    code, _, err = run("new", "plugin", "text-tools", "--dir", str(tmp_path))
+    code, _, err = run("new", "widget", "text-tools", "--dir", str(tmp_path))
     assert code == 2
-    assert "'package', 'mixin'" in err
+    assert "'package', 'mixin', 'plugin'" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_non_empty_target_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -300,19 +394,45 @@ def test_dir_is_created_if_missing(tmp_path: Path) -> None:
     assert files_under(tmp_path / "a" / "b" / "text-tools") == sorted(PACKAGE_FILES)
 
 
-def test_output_lists_files_entry_point_and_next_steps(tmp_path: Path) -> None:
-    code, out, _ = run("new", "package", "text-tools", "--dir", str(tmp_path))
+@pytest.mark.parametrize(
+    ("kind", "files", "entry", "last_step"),
+    [
+        (
+            "package",
+            PACKAGE_FILES,
+            "[dockyard.packages] text-tools = text_tools.package:TextTools",
+            "dockyard invoke text-tools hello name=Ted",
+        ),
+        (
+            "mixin",
+            MIXIN_FILES,
+            "[dockyard.mixins] text-tools = text_tools.mixin:TextToolsMixin",
+            "dockyard list --group mixins",
+        ),
+        (
+            "plugin",
+            PLUGIN_FILES,
+            "[dockyard.plugins] text-tools = text_tools.plugin:TextTools",
+            "dockyard list --group plugins",
+        ),
+    ],
+)
+def test_output_lists_files_entry_point_and_next_steps(
+    tmp_path: Path, kind: str, files: list[str], entry: str, last_step: str
+) -> None:
+    code, out, _ = run("new", kind, "text-tools", "--dir", str(tmp_path))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"Created package text-tools (TextTools) in {tmp_path / 'text-tools'}:"
-    assert lines[1:6] == [f"  {f}" for f in PACKAGE_FILES]
-    assert "Entry point: [dockyard.packages] text-tools = text_tools.package:TextTools" in lines
+    cls = class_name_for(kind, "text-tools")
+    assert lines[0] == f"Created {kind} text-tools ({cls}) in {tmp_path / 'text-tools'}:"
+    assert lines[1:6] == [f"  {f}" for f in files]
+    assert f"Entry point: {entry}" in lines
     steps = lines[lines.index("Next steps:") + 1 :]
     assert steps == [
         f"  cd {tmp_path / 'text-tools'}",
         '  pip install -e ".[test]"',
         "  pytest",
-        "  dockyard invoke text-tools hello name=Ted",
+        f"  {last_step}",
     ]
 
 
@@ -321,6 +441,7 @@ def test_output_lists_files_entry_point_and_next_steps(tmp_path: Path) -> None:
     [
         ("package", PACKAGE_FILES, "dockyard.packages", "text_tools.package:TextTools"),
         ("mixin", MIXIN_FILES, "dockyard.mixins", "text_tools.mixin:TextToolsMixin"),
+        ("plugin", PLUGIN_FILES, "dockyard.plugins", "text_tools.plugin:TextTools"),
     ],
 )
 def test_json_output(tmp_path: Path, kind: str, files: list[str], group: str, value: str) -> None:
@@ -347,8 +468,9 @@ def test_importing_scaffold_does_not_import_pydantic() -> None:
 # --- generated code passes ruff's defaults ------------------------------------------
 
 # Longest names (64 chars) with no dash (longest class name) and with many (longest
-# module path for the shortest class) push every templated line to its limit.
-LINT_NAMES = ["text-tools", "counter-mixin", "x", "a" * 64, "a-" * 31 + "bc"]
+# module path for the shortest class) push every templated line to its limit; a 40-char
+# name splits a call between the two (its arguments on one line of their own).
+LINT_NAMES = ["text-tools", "counter-mixin", "x", "a" * 64, "a-" * 31 + "bc", "m" * 40]
 
 
 def ruff_command() -> list[str]:
@@ -360,7 +482,7 @@ def ruff_command() -> list[str]:
     return [sys.executable, "-m", "ruff"]
 
 
-@pytest.mark.parametrize("kind", ["package", "mixin"])
+@pytest.mark.parametrize("kind", ["package", "mixin", "plugin"])
 def test_generated_code_passes_ruff_defaults(tmp_path: Path, kind: str) -> None:
     ruff = ruff_command()
     for name in LINT_NAMES:
@@ -379,6 +501,7 @@ def test_generated_code_passes_ruff_defaults(tmp_path: Path, kind: str) -> None:
 
 
 # --- end to end: pip install into a fresh venv, list, test, invoke, compose ----------
+# (One venv and one pip install for all three kinds: building it is most of the time.)
 
 
 def venv_python(venv: Path) -> Path:
@@ -461,23 +584,28 @@ def make_venv(tmp_path: Path) -> Venv:
 
 
 def test_scaffolded_projects_install_list_test_and_run(tmp_path: Path) -> None:
-    package, mixin = "greeter-e2e", "echo-e2e"
+    package, mixin, plugin = "greeter-e2e", "echo-e2e", "tagger-e2e"
     projects = tmp_path / "projects"
     assert run("new", "package", package, "--dir", str(projects))[0] == 0
     assert run("new", "mixin", mixin, "--dir", str(projects))[0] == 0
+    assert run("new", "plugin", plugin, "--dir", str(projects))[0] == 0
     venv = make_venv(tmp_path)
 
     install = ["-m", "pip", "install", "--no-deps", "-e", str(projects / package)]
-    install += ["-e", str(projects / mixin)]
-    if venv.run("-c", CAN_BUILD, check=False).returncode == 0:
-        venv.env["PIP_NO_INDEX"] = "1"  # everything needed is local: never use an index
-        venv.run(*install, "--no-build-isolation")
-    else:
-        venv.run(*install)  # pip fetches setuptools>=69 into an isolated build env
+    install += ["-e", str(projects / mixin), "-e", str(projects / plugin)]
+    if venv.run("-c", CAN_BUILD, check=False).returncode != 0:
+        # pip would fetch setuptools>=69 into an isolated build env for each project,
+        # several seconds apiece: fetch it once, into the venv (where it shadows the
+        # test environment's), instead. 70.1 and later build wheels without `wheel`.
+        venv.run("-m", "pip", "install", "setuptools>=70.1")
+        venv.run("-c", CAN_BUILD)
+    venv.env["PIP_NO_INDEX"] = "1"  # everything needed is now local: never use an index
+    venv.run(*install, "--no-build-isolation")
 
     # Both entry points are listed, from metadata, with their distribution and version.
     for load, status in ((False, "listed"), (True, "loaded")):
-        listed = json.loads(venv.dockyard("list", "--json", *(["--load"] if load else [])))
+        flags = ["--load"] if load else []
+        listed = json.loads(venv.dockyard("list", "--json", *flags))
         ours = {c["name"]: c for c in listed["components"] if c["name"] in (package, mixin)}
         assert ours == {
             package: {
@@ -507,8 +635,31 @@ def test_scaffolded_projects_install_list_test_and_run(tmp_path: Path) -> None:
         for name in (package, mixin):
             assert [p for p in listed["problems"] if name in p["message"]] == []
 
+        # The plugin is listed from its entry point, and loads and passes the plugin
+        # checks (a subclass of a registered plugin type): `list` imports plugins, even
+        # without --load, to group them by type.
+        ours_plugin = {
+            "kind": "plugin",
+            "group": "dockyard.plugins",
+            "name": plugin,
+            "distribution": plugin,
+            "version": "0.1.0",
+            "target": "tagger_e2e.plugin:TaggerE2e",
+            "status": "loaded",
+            "error": None,
+            "plugin_type": "tagger",
+        }
+        assert [c for c in listed["components"] if c["name"] == plugin] == [ours_plugin]
+        assert [p for p in listed["problems"] if plugin in p["message"]] == []
+        # `list --group plugins`, the generated README's and next steps' command, too
+        # (reading dockyard.plugin_types all the same, to check the plugin's type).
+        only = json.loads(venv.dockyard("list", "--group", "plugins", "--json", *flags))
+        assert {c["group"] for c in only["components"]} == {"dockyard.plugins"}
+        assert [c for c in only["components"] if c["name"] == plugin] == [ours_plugin]
+        assert [p for p in only["problems"] if plugin in p["message"]] == []
+
     # Each project's own tests pass against the installed code.
-    for project in (package, mixin):
+    for project in (package, mixin, plugin):
         done = venv.run(
             "-m", "pytest", str(projects / project / "tests"), "-q", "-p", "no:cacheprovider"
         )

@@ -1,10 +1,12 @@
-"""``dockyard new {package,mixin} NAME``: scaffold a pip-installable Dockyard project.
+"""``dockyard new {package,mixin,plugin} NAME``: scaffold a pip-installable Dockyard project.
 
 The project is a src-layout setuptools distribution named ``NAME`` whose import
 package is ``NAME`` with dashes turned into underscores. It declares its class as an
-entry point (``dockyard.packages`` or ``dockyard.mixins``), so ``pip install -e .``
-is all it takes for ``dockyard list`` / ``dockyard invoke NAME ...`` to find it, and
-it ships a README and a test that calls the generated routes in-process.
+entry point (``dockyard.packages``, ``dockyard.mixins`` or ``dockyard.plugins``), so
+``pip install -e .`` is all it takes for ``dockyard list`` / ``dockyard invoke NAME ...``
+to find it, and it ships a README and a test that calls the generated routes in-process.
+A plugin project is a `Tagger` (``POST /tag``) that tags configured words in a file's
+blocks.
 
 This module is file templates only: it imports no core module at import time (so
 neither pydantic), and the generated code passes ``ruff check`` and
@@ -26,9 +28,16 @@ import click
 
 __all__ = ["Scaffold", "check_name", "class_name_for", "new_command", "plan", "write"]
 
-KINDS = ("package", "mixin")
+KINDS = ("package", "mixin", "plugin")
 
-_GROUPS = {"package": "dockyard.packages", "mixin": "dockyard.mixins"}
+_GROUPS = {
+    "package": "dockyard.packages",
+    "mixin": "dockyard.mixins",
+    "plugin": "dockyard.plugins",
+}
+
+# The class each kind's generated class derives from.
+_BASES = {"package": "PackageService", "mixin": "PackageMixin", "plugin": "Tagger"}
 
 _HANDLE_HELP = (
     "a valid name looks like 'text-tools': lowercase letters, digits and dashes, "
@@ -40,7 +49,7 @@ _HANDLE_HELP = (
 class Scaffold:
     """What ``dockyard new`` writes for one project.
 
-    :param kind: ``"package"`` or ``"mixin"``.
+    :param kind: ``"package"``, ``"mixin"`` or ``"plugin"``.
     :param name: the handle: distribution name and entry-point name.
     :param files: relative POSIX path -> file text, in the order they are listed.
     """
@@ -56,7 +65,7 @@ class Scaffold:
 
     @property
     def class_name(self) -> str:
-        """The generated class: ``TextTools`` (package) or ``TextToolsMixin`` (mixin)."""
+        """The generated class: ``TextTools`` (package, plugin) or ``TextToolsMixin`` (mixin)."""
         return class_name_for(self.kind, self.name)
 
     @property
@@ -102,7 +111,8 @@ def check_name(name: str) -> str:
 def class_name_for(kind: str, name: str) -> str:
     """The class name: CamelCase of ``name``, ending in ``Mixin`` (once) for a mixin.
 
-    ``text-tools`` -> ``TextTools`` / ``TextToolsMixin``; ``counter-mixin`` -> ``CounterMixin``.
+    ``text-tools`` -> ``TextTools`` (package or plugin: no suffix) / ``TextToolsMixin``;
+    ``counter-mixin`` -> ``CounterMixin``.
     """
     camel = "".join(part[:1].upper() + part[1:] for part in name.split("-"))
     if kind == "mixin" and not camel.endswith("Mixin"):
@@ -113,7 +123,7 @@ def class_name_for(kind: str, name: str) -> str:
 def plan(kind: str, name: str) -> Scaffold:
     """Build (without writing anything) the project ``dockyard new KIND NAME`` creates.
 
-    :param kind: ``"package"`` or ``"mixin"``.
+    :param kind: ``"package"``, ``"mixin"`` or ``"plugin"``.
     :param name: the project's handle (see `check_name`).
     :raises click.BadParameter: for an invalid name.
     :raises ValueError: for an unknown kind.
@@ -124,7 +134,7 @@ def plan(kind: str, name: str) -> Scaffold:
     skeleton = Scaffold(kind, name, {})
     pkg, cls = skeleton.import_name, skeleton.class_name
     entry = skeleton.entry_point
-    base = "PackageService" if kind == "package" else "PackageMixin"
+    base = _BASES[kind]
     values = {
         "name": name,
         "pkg": pkg,
@@ -142,8 +152,18 @@ def plan(kind: str, name: str) -> Scaffold:
             "    ", "USED_MIXIN_CLASSES: ClassVar[list[type[PackageMixin]]] = [", cls, "]"
         ),
         "add_mixin": _fit("        ", "self.add_mixin(", f"{cls}()", ")"),
+        "plugin_configured_in_test": _fit(
+            "    ", f"plugin = {cls}(", 'config={"words": ["ship"], "kind": "verb"}', ")"
+        ),
+        "plugin_bad_config": _fit("        ", f"{cls}(", 'config={"words": [""]}', ")"),
+        "use_plugin": _fit_args(
+            "        ",
+            "tagger = self.use_plugin(",
+            [f'"{name}"', 'config={"words": ["todo"]}'],
+            ")",
+        ),
     }
-    templates = _PACKAGE if kind == "package" else _MIXIN
+    templates = {"package": _PACKAGE, "mixin": _MIXIN, "plugin": _PLUGIN}[kind]
     files = {
         "pyproject.toml": _PYPROJECT,
         "README.md": templates["README.md"],
@@ -166,6 +186,17 @@ def _fit(indent: str, head: str, body: str, tail: str) -> str:
     if len(line) <= _WIDTH:
         return line
     return f"{indent}{head}\n{indent}    {body}\n{indent}{tail}"
+
+
+def _fit_args(indent: str, head: str, args: list[str], tail: str) -> str:
+    """A call's arguments as ruff lays them out: on one line with the call if they fit,
+    else on one line of their own, else one per line with a trailing comma."""
+    joined = ", ".join(args)
+    fitted = _fit(indent, head, joined, tail)
+    if all(len(line) <= _WIDTH for line in fitted.splitlines()):
+        return fitted
+    each = "".join(f"{indent}    {arg},\n" for arg in args)
+    return f"{indent}{head}\n{each}{indent}{tail}"
 
 
 def _import(module: str, name: str) -> str:
@@ -210,7 +241,7 @@ def _next_steps(scaffold: Scaffold, where: str) -> list[str]:
     if scaffold.kind == "package":
         steps.append(f"dockyard invoke {scaffold.name} hello name=Ted")
     else:
-        steps.append("dockyard list --group mixins")
+        steps.append(f"dockyard list --group {scaffold.kind}s")
     return steps
 
 
@@ -228,16 +259,18 @@ def _next_steps(scaffold: Scaffold, where: str) -> list[str]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was created as JSON.")
 def new_command(kind: str, name: str, directory: Path, as_json: bool) -> None:
-    """Scaffold a pip-installable Dockyard package or mixin project in DIR/NAME.
+    """Scaffold a pip-installable Dockyard package, mixin or plugin project in DIR/NAME.
 
     NAME is the distribution and entry-point name (e.g. text-tools); the import
     package is NAME with dashes as underscores (text_tools). The project declares
     its class as an entry point, has a README and a test, and `pip install -e .`
-    makes it visible to `dockyard list`.
+    makes it visible to `dockyard list`. A plugin is a tagger (POST /tag) that
+    tags configured words in a file's blocks.
 
     \b
         dockyard new package text-tools
-        dockyard new mixin text-tools --dir plugins
+        dockyard new mixin text-tools --dir mixins
+        dockyard new plugin keyword-tagger
     """
     scaffold = plan(kind, name)
     target = directory / name
@@ -515,6 +548,173 @@ $add_mixin
 
 
 print(call(MyPackage(), "POST", ECHO, text="hi").data)  # {"text": "hi", "times": 1}
+```
+""",
+}
+
+_PLUGIN = {
+    "module": '''\
+"""$cls: the $name Dockyard plugin, a tagger.
+
+``POST /tag`` takes a file of blocks and returns it with a tag on each whole-word,
+case-insensitive occurrence of the configured words, spanning the word in its block's
+text; the tags the file already had are kept. Once installed, it is listed by::
+
+    dockyard list --group plugins
+"""
+
+import re
+
+from dockyard import Config
+from dockyard.plugins import PluginRequest, Tag, Tagger
+from dockyard.plugins.types import TagInput, TagOutput
+from pydantic import Field, field_validator
+
+
+$class_line
+    """Tags each occurrence of the configured words. Replace ``run`` with your own."""
+
+    class Config(Config):
+        """The plugin config, validated once when an instance is created."""
+
+        words: list[str] = Field(
+            ["todo", "fixme"], description="The words to tag: whole words, in any case."
+        )
+        kind: str = Field("keyword", description="The kind of the tags added.")
+
+        @field_validator("words")
+        @classmethod
+        def _no_empty_word(cls, words: list[str]) -> list[str]:
+            if "" in words:
+                raise ValueError("an empty word would match everywhere")
+            return words
+
+    def run(self, request: PluginRequest[TagInput]) -> TagOutput:
+        """Add a tag (``kind``, named after the word) on each occurrence of each word."""
+        kind = self.config.kind
+        file = request.data.file
+        for word in dict.fromkeys(self.config.words):
+            # Whole words: not preceded or followed by a letter, digit or underscore.
+            pattern = re.compile(rf"(?<!\\w){re.escape(word)}(?!\\w)", re.IGNORECASE)
+            for block in file.blocks:
+                block.tags.extend(
+                    Tag(kind=kind, name=word, start_idx=m.start(), end_idx=m.end())
+                    for m in pattern.finditer(block.text)
+                )
+        return TagOutput(file=file)
+''',
+    "test": '''\
+"""Tests of $cls, calling its route in-process as the server would."""
+
+from typing import Any
+
+import pytest
+from dockyard import ConfigError
+from dockyard.plugins import Block, File, Tag
+from dockyard.testing import call
+
+$import_line
+
+
+def file_of(*blocks: Block) -> dict[str, Any]:
+    """A file of ``blocks`` as JSON data, as a caller sends it."""
+    return File(blocks=list(blocks)).model_dump(mode="json")
+
+
+def test_each_word_is_tagged_with_its_span() -> None:
+    plugin = $cls()
+    text = "TODO: ship it. Todos can wait; fixme!"
+    response = call(plugin, "POST", "tag", file=file_of(Block(text=text)))
+    assert response.status == 200, response.error
+    tags = response.data["file"]["blocks"][0]["tags"]
+    assert [text[t["start_idx"] : t["end_idx"]] for t in tags] == ["TODO", "fixme"]
+    assert [(t["kind"], t["name"]) for t in tags] == [
+        ("keyword", "todo"),
+        ("keyword", "fixme"),
+    ]
+
+
+def test_the_words_and_kind_are_configurable() -> None:
+$plugin_configured_in_test
+    file = file_of(Block(text="We SHIP, shipping."))
+    tags = call(plugin, "POST", "tag", file=file).data["file"]["blocks"][0]["tags"]
+    assert [(t["kind"], t["start_idx"], t["end_idx"]) for t in tags] == [("verb", 3, 7)]
+
+
+def test_existing_tags_are_kept() -> None:
+    plugin = $cls()
+    block = Block(text="todo", tags=[Tag(kind="note", name="mine")])
+    response = call(plugin, "POST", "tag", file=file_of(block))
+    tags = response.data["file"]["blocks"][0]["tags"]
+    assert [t["kind"] for t in tags] == ["note", "keyword"]
+
+
+def test_a_bad_file_is_a_422_naming_it() -> None:
+    plugin = $cls()
+    response = call(plugin, "POST", "tag", file="nope")
+    assert response.status == 422
+    assert response.error is not None
+    assert [p["field"] for p in response.error.details["problems"]] == ["file"]
+
+
+def test_a_bad_config_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="words"):
+$plugin_bad_config
+''',
+    "README.md": """# $name
+
+A [Dockyard](https://pypi.org/project/dockyard/) plugin: `$cls`, in
+`src/$pkg/plugin.py`. It is a tagger: given a file of blocks, it tags each
+whole-word, case-insensitive occurrence of the configured `words` (default `todo`
+and `fixme`) with a `keyword` tag (config `kind`) spanning the word in its block's
+text, and keeps the tags the file had. It is declared as the entry point `$name` in
+the `$group` group, so installing this project is all it takes for Dockyard to
+find it.
+
+## Install
+
+```bash
+pip install -e .
+```
+
+## Test
+
+```bash
+pip install -e ".[test]"
+pytest
+```
+
+## Use
+
+```bash
+dockyard list --group plugins   # lists $name
+```
+
+From a package, by its entry-point name:
+
+```python
+from dockyard import PackageService, post
+from dockyard.plugins import Block, File
+
+
+class Notes(PackageService):
+    @post("keywords")
+    def keywords(self, text: str) -> list[str]:
+$use_plugin
+        file = tagger.tag(File(blocks=[Block(text=text)]))
+        return [text[tag.start_idx : tag.end_idx] for tag in file.blocks[0].tags]
+```
+
+Over HTTP, make an instance once (add `"config": {...}` to configure it), then call
+it; `$$KEY` is the local API key `dockyard serve` creates (in `.dockyard/credentials`):
+
+```bash
+dockyard serve $name
+curl -X POST -H "Authorization: Bearer $$KEY" -H "Content-Type: application/json" \\
+  -d '{"plugin": "$name", "instance": "$name"}' http://127.0.0.1:8080/__api__/instances
+curl -X POST -H "Authorization: Bearer $$KEY" -H "Content-Type: application/json" \\
+  -d '{"file": {"blocks": [{"text": "TODO: write the docs"}]}}' \\
+  http://127.0.0.1:8080/$name/$name/tag
 ```
 """,
 }
