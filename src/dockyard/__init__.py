@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from dockyard.core.routes import Verb, endpoint, get, post
     from dockyard.core.service import Invocable, PackageService
     from dockyard.core.spec import MethodSpec, PackageSpec
+    from dockyard.core.task import Task, TaskState
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,8 @@ _EXPORTS: dict[str, str] = {
     "PackageSpec": "dockyard.core.spec",
     "RouteConflictError": "dockyard.core.errors",
     "RouteNotFoundError": "dockyard.core.errors",
+    "Task": "dockyard.core.task",
+    "TaskState": "dockyard.core.task",
     "Verb": "dockyard.core.routes",
     "compose": "dockyard.core.compose",
     "endpoint": "dockyard.core.routes",
@@ -96,6 +99,8 @@ __all__ = [
     "PackageSpec",
     "RouteConflictError",
     "RouteNotFoundError",
+    "Task",
+    "TaskState",
     "Verb",
     "compose",
     "endpoint",

@@ -242,7 +242,7 @@ def invoke_command(
             param_hint="TARGET",
         )
     handle = package_handle_for(local_class) if local_class is not None else target
-    with Dockyard(url=url, api_key=api_key) as client:
+    with Dockyard(url=url, api_key=api_key, task_workers=0) as client:
         try:
             if client.url is None and local_class is not None:
                 client.runtime.packages[handle] = local_class
@@ -483,6 +483,13 @@ def routes_command(target: str, as_json: bool) -> None:
     help="Live instances kept per worker.",
 )
 @click.option(
+    "--task-workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Background-task threads per worker process (0: run no tasks here).",
+)
+@click.option(
     "--server",
     type=click.Choice(["granian", "gunicorn"]),
     default="granian",
@@ -497,6 +504,7 @@ def serve_command(
     threads: int,
     max_body: int,
     cache_size: int,
+    task_workers: int,
     server: str,
 ) -> None:
     """Serve packages over HTTP (granian or gunicorn; one access-log line per request).
@@ -518,9 +526,10 @@ def serve_command(
         max_body=max_body,
         cache_size=cache_size,
         server=server,
+        task_workers=task_workers,
     )
     try:
-        checked = build_app(options)  # check the targets load before forking workers
+        checked = build_app(options, check_only=True)  # the targets load: fork workers
     except DockyardError as exc:
         _fail(exc)
         return
@@ -534,6 +543,77 @@ def serve_command(
     else:
         click.echo(f"Local API key: {home}/credentials")
     run(options)
+
+
+@cli.command("worker")
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--threads", default=2, show_default=True, type=click.IntRange(1), help="Tasks run at once."
+)
+@click.option(
+    "--lease",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a running task is held without a heartbeat before others may re-run it.",
+)
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker processes (with DOCKYARD_TASKS_URL; each runs one task at a time).",
+)
+def worker_command(targets: tuple[str, ...], threads: int, lease: float, processes: int) -> None:
+    """Run background tasks (invoke_later) until stopped (Ctrl-C or SIGTERM).
+
+    Runs on any machine pointed at the same database ($DOCKYARD_HOME or
+    DOCKYARD_DATABASE_URL) as the servers; TARGETS are the FILE.py:Class or module:Class
+    packages to run tasks of besides the installed ones (as given to dockyard serve).
+    With DOCKYARD_TASKS_URL=redis://host:port/db, tasks come through RQ on that Redis:
+    --processes RQ worker processes run them (--threads does not apply).
+    """
+    import signal
+    import threading
+
+    from dockyard.runtime import Runtime, package_handle_for
+    from dockyard.server.serve import default_home
+    from dockyard.store import Store
+    from dockyard.tasks import TaskWorker
+    from dockyard.tasks.backend import attach_backend
+
+    packages = {}
+    for target in targets:
+        if ":" in target or not is_handle(target):
+            cls = load_target(target)
+            packages[package_handle_for(cls)] = cls
+    home = default_home()
+    try:
+        runtime = Runtime(Store(home=home), packages=packages)
+        distributed = attach_backend(runtime.store)  # DOCKYARD_TASKS_URL: Redis + RQ
+    except DockyardError as exc:
+        _fail(exc)
+        return
+    if distributed:
+        from dockyard.tasks.redis import run_worker
+
+        run_worker(runtime, targets, processes=processes, lease_seconds=lease)
+        return
+    worker = TaskWorker(runtime, threads=threads, lease_seconds=lease)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker.start()
+    click.echo(
+        f"Dockyard {__version__} task worker {worker.name} ({threads} threads, state in {home})"
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    click.echo("stopping: waiting for running tasks to finish")
+    worker.stop(timeout=30.0)
+    runtime.store.close()
 
 
 @cli.group("keys")
@@ -637,7 +717,7 @@ def instances_list(url: str | None, api_key: str | None, as_json: bool) -> None:
     """List your instances."""
     from dockyard.client import Dockyard
 
-    with Dockyard(url=url, api_key=api_key) as client:
+    with Dockyard(url=url, api_key=api_key, task_workers=0) as client:
         try:
             found = client.instances()
         except DockyardError as exc:
@@ -687,7 +767,7 @@ def instances_create(
     from dockyard.client import Dockyard
 
     config = parse_assignments(config_items, "config")
-    with Dockyard(url=url, api_key=api_key) as client:
+    with Dockyard(url=url, api_key=api_key, task_workers=0) as client:
         try:
             used = client.use(package, instance, pinned, config or None, workspace=workspace)
         except DockyardError as exc:
@@ -721,7 +801,7 @@ def instances_delete(workspace: str, instance: str, url: str | None, api_key: st
     """Delete WORKSPACE/INSTANCE and its data."""
     from dockyard.client import Dockyard
 
-    with Dockyard(url=url, api_key=api_key) as client:
+    with Dockyard(url=url, api_key=api_key, task_workers=0) as client:
         try:
             matches = [
                 i for i in client.instances() if (i.workspace, i.handle) == (workspace, instance)

@@ -21,9 +21,11 @@ from dockyard.core.errors import DockyardError, InternalError
 from dockyard.plugins.handle import PluginCalls, plain_input
 
 if TYPE_CHECKING:
+    from dockyard.core.task import Task
     from dockyard.plugins.service import PluginService
     from dockyard.runtime import Runtime
     from dockyard.store import InstanceRecord
+    from dockyard.tasks import TaskWorker
 
 __all__ = [
     "LOCAL_USER",
@@ -56,9 +58,11 @@ def read_credentials(home: str | Path | None = None) -> dict[str, str] | None:
 def _error_classes() -> dict[str, type[DockyardError]]:
     # Every error class Dockyard defines, by its code (imported here so all are loaded).
     import dockyard.core.discovery
+    import dockyard.core.task
     import dockyard.plugins.errors
     import dockyard.runtime
-    import dockyard.store  # noqa: F401
+    import dockyard.store
+    import dockyard.store.tasks  # noqa: F401
 
     # Several classes may share a code (the runtime's and the store's
     # InstanceNotFoundError; a package's own subclass): the error the embedded client
@@ -141,6 +145,51 @@ class PackageInstance:
         """
         return self._client._invoke(self, method, verb.upper(), arguments)
 
+    def invoke_later(
+        self,
+        method: str,
+        verb: str = "POST",
+        wait_on_tasks: list[Task | str] | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        delay_ms: int | None = None,
+    ) -> Task:
+        """Schedule ``method`` on this instance as a background task (as a package's own
+        ``invoke_later`` does); returns the task (``wait()``, ``refresh()``, ``cancel()``).
+
+        :raises RouteNotFoundError: no such route. :raises ArgumentError: bad arguments or
+            delay. :raises TaskNotFoundError: a task waited on is not this instance's.
+        """
+        wait_on = [t if isinstance(t, str) else t.id for t in (wait_on_tasks or [])]
+        return self._client._invoke_later(
+            self, method, verb.upper(), wait_on, dict(arguments or {}), delay_ms
+        )
+
+    def get_task(self, task: str | Mapping[str, Any]) -> Task:
+        """The task with this id (or the task a method returned as JSON), bound to this
+        instance.
+
+        :raises TaskNotFoundError: not a task of this instance.
+        """
+        task_id = task if isinstance(task, str) else str(task["id"])
+        return self._client._task(self, task_id, cancel=False)
+
+    def get_task_lookup(self) -> _InstanceTaskLookup:
+        """What tasks of this instance refresh and cancel through."""
+        return _InstanceTaskLookup(self)
+
+
+class _InstanceTaskLookup:
+    """Binds client tasks to their instance (a `TaskLookup`)."""
+
+    def __init__(self, instance: PackageInstance) -> None:
+        self._instance = instance
+
+    def get_task(self, task_id: str) -> Task:
+        return self._instance._client._task(self._instance, task_id, cancel=False)
+
+    def cancel_task(self, task_id: str) -> Task:
+        return self._instance._client._task(self._instance, task_id, cancel=True)
+
 
 class PluginInstance(PackageInstance, PluginCalls):
     """One plugin instance, as the client sees it: ``run(input)`` and its plugin type's
@@ -195,6 +244,9 @@ class Dockyard:
         credentials file when the URL is the one it records).
     :param home: the state directory (default ``$DOCKYARD_HOME`` or ``./.dockyard``).
     :param timeout: seconds to wait for an HTTP response.
+    :param task_workers: threads running background tasks in-process (embedded mode; 0:
+        none, tasks then run wherever a ``dockyard serve`` or ``dockyard worker`` does;
+        ignored with ``DOCKYARD_TASKS_URL`` set: ``dockyard worker`` processes run them).
     """
 
     def __init__(
@@ -204,6 +256,7 @@ class Dockyard:
         *,
         home: str | Path | None = None,
         timeout: float = 60.0,
+        task_workers: int = 2,
     ) -> None:
         self.url = (url or os.environ.get("DOCKYARD_URL") or "").rstrip("/") or None
         self.home = dockyard_home(home)
@@ -215,6 +268,8 @@ class Dockyard:
                 key = credentials.get("api_key")
         self.api_key = key
         self._runtime: Runtime | None = None
+        self._worker: TaskWorker | None = None
+        self.task_workers = task_workers
         self._plugin_types: dict[str, type[PluginService[Any, Any]]] | None = None
 
     def __repr__(self) -> str:
@@ -228,14 +283,23 @@ class Dockyard:
         if self._runtime is None:
             from dockyard.runtime import Runtime
             from dockyard.store import Store
+            from dockyard.tasks.backend import attach_backend
 
             store = Store(home=self.home)
             store.ensure_user(LOCAL_USER)
+            distributed = attach_backend(store)  # DOCKYARD_TASKS_URL: tasks run in workers
             self._runtime = Runtime(store)
+            if self.task_workers and not distributed:
+                from dockyard.tasks import TaskWorker
+
+                self._worker = TaskWorker(self._runtime, threads=self.task_workers).start()
         return self._runtime
 
     def close(self) -> None:
-        """Release the embedded store (if one was opened)."""
+        """Stop the task workers and release the embedded store (if one was opened)."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
         if self._runtime is not None:
             self._runtime.store.close()
             self._runtime = None
@@ -394,6 +458,50 @@ class Dockyard:
             self.runtime.delete(LOCAL_USER, instance.workspace, instance.handle)
             return
         self._request("DELETE", f"/__api__/instances/{instance.workspace}/{instance.handle}")
+
+    def _instance_path(self, instance: PackageInstance) -> str:
+        return f"/{instance.workspace}/{instance.handle}"
+
+    def _invoke_later(
+        self,
+        instance: PackageInstance,
+        method: str,
+        verb: str,
+        wait_on: list[str],
+        arguments: dict[str, Any],
+        delay_ms: int | None,
+    ) -> Task:
+        from dockyard.core.task import Task
+
+        if self.url is None:
+            live = self.runtime.live(instance.workspace, instance.handle)
+            task = live.invocable.invoke_later(method, verb, list(wait_on), arguments, delay_ms)
+        else:
+            body = {
+                "method": method,
+                "verb": verb,
+                "arguments": arguments,
+                "wait_on_tasks": wait_on,
+                "delay_ms": delay_ms,
+            }
+            raw, _ = self._request("POST", f"{self._instance_path(instance)}/__tasks__", body)
+            task = Task.model_validate_json(raw)
+        return task.bind(instance.get_task_lookup())
+
+    def _task(self, instance: PackageInstance, task_id: str, *, cancel: bool) -> Task:
+        from dockyard.core.task import Task
+
+        if self.url is None:
+            tasks = self.runtime.tasks_of(instance.workspace, instance.handle)
+            task = tasks.cancel_task(task_id) if cancel else tasks.get_task(task_id)
+        else:
+            path = f"{self._instance_path(instance)}/__tasks__/{urllib.parse.quote(task_id)}"
+            if cancel:
+                raw, _ = self._request("POST", f"{path}/cancel", {})
+            else:
+                raw, _ = self._request("GET", path)
+            task = Task.model_validate_json(raw)
+        return task.bind(instance.get_task_lookup())
 
     def _invoke(
         self, instance: PackageInstance, method: str, verb: str, arguments: Mapping[str, Any]

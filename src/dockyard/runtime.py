@@ -33,6 +33,8 @@ from dockyard.core.routes import Verb, normalize_path
 from dockyard.core.service import Invocable
 from dockyard.plugins.service import PluginService
 from dockyard.store import InstanceExistsError, InstanceRecord, InvalidHandleError, Store
+from dockyard.store.tasks import TaskRecord
+from dockyard.tasks.embedded import InstanceTasks
 
 __all__ = [
     "PLUGIN_PREFIX",
@@ -135,6 +137,8 @@ class Runtime:
         self._cache: OrderedDict[tuple[str, str], LiveInstance] = OrderedDict()
         self._resolved: dict[str, tuple[type[Invocable], str]] = {}
         self._type_names: dict[type, str] | None = None
+        # instance id -> (workspace, handle), for running tasks (ids are never reused).
+        self._task_instances: dict[int, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     # --- packages ------------------------------------------------------------------
@@ -415,6 +419,7 @@ class Runtime:
         )
         invocable = self.engine.create(cls, config=record.config, context=context)
         invocable.attach_storage(self.store.storage(record.id))
+        invocable.attach_tasks(InstanceTasks(self.store.tasks, record.id, record.owner))
         live = LiveInstance(record, invocable)
         if cache:
             self._remember(live)
@@ -463,6 +468,60 @@ class Runtime:
                 status=409,
             )
         return self._build(record)
+
+    def run_task(self, task: TaskRecord) -> InvocableResponse:
+        """Run a claimed task on its instance, as its owner, with the task id in the
+        context; errors come back in the response."""
+        handles = self._task_instances.get(task.instance_id)
+        if handles is None:
+            found = self.store.get_instance_by_id(task.instance_id)
+            if found is None:
+                return InvocableResponse.from_error(
+                    InstanceNotFoundError(f"the instance of task {task.id} was deleted")
+                )
+            handles = self._task_instances[task.instance_id] = (found.workspace, found.handle)
+        try:
+            # live() checks the instance still exists (and is this one: ids never repeat).
+            live = self.live(*handles)
+        except DockyardError as exc:
+            return InvocableResponse.from_error(exc)
+        record = live.record
+        if record.id != task.instance_id:  # deleted, and the handles re-used since
+            return InvocableResponse.from_error(
+                InstanceNotFoundError(f"the instance of task {task.id} was deleted")
+            )
+        context = InvocationContext(
+            instance_handle=record.handle,
+            workspace_handle=record.workspace,
+            package_handle=record.package,
+            user=task.scheduled_by or record.owner,
+            request_id=f"task-{task.id}",
+            task_id=task.id,
+        )
+        token = REQUEST_CONTEXT.set(context)
+        try:
+            return live.invocable(
+                InvocableRequest(
+                    invocation=Invocation(
+                        http_verb=task.verb,
+                        invocation_path=task.method,
+                        arguments=dict(task.arguments),
+                    ),
+                    context=context,
+                )
+            )
+        finally:
+            REQUEST_CONTEXT.reset(token)
+
+    def tasks_of(self, workspace: str, instance: str) -> InstanceTasks:
+        """The task door of instance ``workspace/instance``.
+
+        :raises InstanceNotFoundError: no such instance.
+        """
+        record = self.store.get_instance(workspace, instance)
+        if record is None:
+            raise InstanceNotFoundError(f"no instance {workspace}/{instance}")
+        return InstanceTasks(self.store.tasks, record.id, record.owner)
 
     def cached(self) -> int:
         """How many live instances are cached."""

@@ -35,19 +35,25 @@ def db_file(tmp_path: Path) -> Path:
     return tmp_path / "dockyard.db"
 
 
+#: The schema version of this code; the tests below pretend to be one or two later.
+N = schema.SCHEMA_VERSION
+
+
 @pytest.fixture
 def future(monkeypatch: pytest.MonkeyPatch) -> dict[int, schema.Migration]:
-    """Pretend this code is at schema 2, with an empty migration registry (returned)."""
+    """Pretend this code is at schema N + 1, with an empty migration registry (returned)."""
     registry: dict[int, schema.Migration] = {}
     monkeypatch.setattr(schema, "MIGRATIONS", registry)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", N + 1)
     return registry
 
 
-def test_new_database_gets_every_table_and_version_1(make_store: Any, db_file: Path) -> None:
+def test_new_database_gets_every_table_and_the_current_version(
+    make_store: Any, db_file: Path
+) -> None:
     store = make_store()
-    assert store.schema_version == schema.SCHEMA_VERSION == 1
-    assert raw(db_file, "SELECT id, version FROM dockyard_schema_version") == [(1, 1)]
+    assert store.schema_version == schema.SCHEMA_VERSION == N
+    assert raw(db_file, "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
     tables = {row[0] for row in raw(db_file, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert set(metadata.tables) <= tables
     assert all(name.startswith("dockyard_") for name in metadata.tables)
@@ -56,71 +62,73 @@ def test_new_database_gets_every_table_and_version_1(make_store: Any, db_file: P
 def test_reopening_keeps_the_version_row(make_store: Any, db_file: Path) -> None:
     make_store().close()
     make_store().close()
-    assert raw(db_file, "SELECT id, version FROM dockyard_schema_version") == [(1, 1)]
+    assert raw(db_file, "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
 
 
 def test_newer_database_is_refused(make_store: Any, db_file: Path) -> None:
     make_store().close()
-    raw(db_file, "UPDATE dockyard_schema_version SET version = 3")
+    raw(db_file, f"UPDATE dockyard_schema_version SET version = {N + 1}")
     with pytest.raises(SchemaVersionError) as raised:
         make_store()
     error = raised.value
-    assert error.message == "database schema 3 is newer than this Dockyard (1); upgrade dockyard"
+    assert error.message == (
+        f"database schema {N + 1} is newer than this Dockyard ({N}); upgrade dockyard"
+    )
     assert isinstance(error, StoreError)
     assert error.status == 500
     assert "pip install --upgrade dockyard" in (error.suggestion or "")
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(3,)]
+    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
 
 
 def test_registered_migration_runs_on_an_older_database(
     make_store: Any, db_file: Path, future: dict[int, schema.Migration]
 ) -> None:
     with Store(f"sqlite:///{db_file}", home=None) as old:
-        assert old.schema_version == 2  # a new database is made at the current version...
-    raw(db_file, "UPDATE dockyard_schema_version SET version = 1")  # ...so make it old
+        assert old.schema_version == N + 1  # a new database is made at the current version...
+    raw(db_file, f"UPDATE dockyard_schema_version SET version = {N}")  # ...so make it old
     ran: list[int] = []
 
-    @register_migration(2)
+    @register_migration(N + 1)
     def add_labels(conn: Connection) -> None:
         ran.append(1)
         conn.exec_driver_sql("ALTER TABLE dockyard_instances ADD COLUMN labels TEXT")
 
-    assert future == {2: add_labels}
+    assert future == {N + 1: add_labels}
     store = make_store()
-    assert store.schema_version == 2
+    assert store.schema_version == N + 1
     assert ran == [1]
     assert "labels" in columns(db_file, "dockyard_instances")
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(2,)]
-    make_store()  # at version 2 already: nothing runs again
+    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
+    make_store()  # at version N + 1 already: nothing runs again
     assert ran == [1]
 
 
 def test_new_database_is_created_at_the_current_version_without_migrating(
     make_store: Any, db_file: Path, future: dict[int, schema.Migration]
 ) -> None:
-    future[2] = lambda conn: pytest.fail("a new database needs no migration")
-    assert make_store().schema_version == 2
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(2,)]
+    future[N + 1] = lambda conn: pytest.fail("a new database needs no migration")
+    assert make_store().schema_version == N + 1
+    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
 
 
 def test_failing_migration_changes_nothing(
     make_store: Any, db_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_store().close()
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", N + 2)
 
     def add_column(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE dockyard_instances ADD COLUMN labels TEXT")
 
     def broken(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE dockyard_instances ADD COLUMN other TEXT")
-        raise RuntimeError("migration 3 is broken")
+        raise RuntimeError("the last migration is broken")
 
-    monkeypatch.setattr(schema, "MIGRATIONS", {2: add_column, 3: broken})
-    with pytest.raises(RuntimeError, match="migration 3 is broken"):
+    monkeypatch.setattr(schema, "MIGRATIONS", {N + 1: add_column, N + 2: broken})
+    with pytest.raises(RuntimeError, match="the last migration is broken"):
         make_store()
-    # All or nothing: migration 2 rolled back with 3, DDL included.
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(1,)]
+    # All or nothing: migration N + 1 rolled back with N + 2, DDL included.
+    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N,)]
     assert not {"labels", "other"} & set(columns(db_file, "dockyard_instances"))
 
 
@@ -128,11 +136,26 @@ def test_missing_migration_is_a_clear_error(
     make_store: Any, db_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_store().close()
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
-    monkeypatch.setattr(schema, "MIGRATIONS", {2: lambda conn: None})
-    with pytest.raises(SchemaVersionError, match="no migration from database schema 2 to 3"):
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", N + 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", {N + 1: lambda conn: None})
+    with pytest.raises(
+        SchemaVersionError, match=f"no migration from database schema {N + 1} to {N + 2}"
+    ):
         make_store()
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(1,)]
+    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N,)]
+
+
+def test_schema_1_databases_get_the_task_tables(make_store: Any, db_file: Path) -> None:
+    # A database as schema 1 left it: no task tables.
+    make_store().close()
+    raw(db_file, "DROP TABLE dockyard_task_deps")
+    raw(db_file, "DROP TABLE dockyard_tasks")
+    raw(db_file, "UPDATE dockyard_schema_version SET version = 1")
+    store = make_store()
+    assert store.schema_version == N
+    assert "pending" in columns(db_file, "dockyard_tasks")
+    assert "depends_on_seq" in columns(db_file, "dockyard_task_deps")
+    assert store.tasks.counts()["waiting"] == 0
 
 
 def test_register_migration_validates(future: dict[int, schema.Migration]) -> None:
@@ -165,7 +188,7 @@ def test_processes_starting_together_create_the_schema_once(tmp_path: Path) -> N
         store.close()
     assert errors == []
     assert len(stores) == 6
-    assert raw(tmp_path / "race.db", "SELECT id, version FROM dockyard_schema_version") == [(1, 1)]
+    assert raw(tmp_path / "race.db", "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
 
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(store: Store) -> None:

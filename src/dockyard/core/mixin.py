@@ -16,8 +16,10 @@ from dockyard.core.spec import PackageSpec, qualified_name
 
 if TYPE_CHECKING:
     from dockyard.core.request import InvocationContext
+    from dockyard.core.routes import Verb
     from dockyard.core.service import Invocable, PackageService
     from dockyard.core.storage import KeyValueStorage
+    from dockyard.core.task import Task
     from dockyard.plugins.handle import PluginHandle
 
 __all__ = ["PackageMixin"]
@@ -107,6 +109,18 @@ class PackageMixin:
     def storage(self) -> KeyValueStorage:
         """This mixin's own namespace (its ``config_key``) of the package's storage."""
         return self.package.storage.namespace(type(self).config_key)
+
+    def invoke_later(
+        self,
+        method: str,
+        verb: Verb | str = "POST",
+        wait_on_tasks: list[Task | str] | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        delay_ms: int | None = None,
+    ) -> Task:
+        """Schedule a method of the package this mixin is in (see
+        `PackageService.invoke_later`)."""
+        return self.package.invoke_later(method, verb, wait_on_tasks, arguments, delay_ms)
 
     def use_plugin(
         self, plugin: str | type[Invocable], config: Mapping[str, Any] | None = None

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from dockyard.core.collect import collect_routes, merge_used_mixins
 from dockyard.core.config import Config, describe_config, nested_config_model, validate_config
 from dockyard.core.errors import (
+    ArgumentError,
     DockyardError,
     InternalError,
     MethodNotAllowedError,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from dockyard.core.engine import Engine
+    from dockyard.core.task import Task, TaskScheduler
     from dockyard.plugins.handle import PluginHandle
 
 __all__ = ["Invocable", "PackageService"]
@@ -85,6 +87,7 @@ class Invocable(metaclass=_InvocableMeta):
         self.config = validate_config(model, config, owner=f"{cls.__qualname__}")
         self._context = context if context is not None else InvocationContext()
         self._storage: KeyValueStorage | None = None
+        self._tasks: TaskScheduler | None = None
         self._mixin_targets: dict[type, Any] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -121,6 +124,78 @@ class Invocable(metaclass=_InvocableMeta):
     def attach_storage(self, storage: KeyValueStorage) -> None:
         """Give this instance its persistent storage (the runtime does this once)."""
         self._storage = storage
+
+    def attach_tasks(self, scheduler: TaskScheduler) -> None:
+        """Give this instance what schedules its background tasks (the runtime does this)."""
+        self._tasks = scheduler
+
+    def invoke_later(
+        self,
+        method: str,
+        verb: Verb | str = Verb.POST,
+        wait_on_tasks: list[Task | str] | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        delay_ms: int | None = None,
+    ) -> Task:
+        """Schedule ``method`` to run later on THIS instance (same config and storage; the
+        call's context carries the task id).
+
+        Everything is checked now, not when the task runs: the route must exist, the
+        arguments must validate against it, the delay must not be negative and every task
+        waited on must be one of this instance's.
+
+        :param method: the route path (``"greet"``).
+        :param verb: its verb.
+        :param wait_on_tasks: tasks (or their ids) that must all succeed first; if one
+            fails or is cancelled, this one fails naming it.
+        :param arguments: the method's arguments.
+        :param delay_ms: run no earlier than this many milliseconds from now (persisted).
+        :returns: the task (``refresh()``, ``wait()``, ``cancel()``).
+        :raises RouteNotFoundError: no such route (405 for a wrong verb).
+        :raises ArgumentError: invalid arguments or delay (422).
+        :raises TaskNotFoundError: a task waited on is not this instance's (404).
+        """
+        scheduler = self._tasks
+        if scheduler is None:
+            raise DockyardError(
+                f"{type(self).__qualname__} cannot schedule tasks: it is not a persistent instance",
+                code="no_task_runner",
+                suggestion="create instances with Dockyard().use(...) or serve the package; "
+                "tasks run in their worker threads",
+            )
+        try:
+            parsed_verb = verb if isinstance(verb, Verb) else Verb.parse(verb)
+            path = normalize_path(method)
+        except ValueError as exc:
+            raise ArgumentError(f"invoke_later: {exc}") from None
+        spec_method = self.spec.route(parsed_verb, path)
+        if spec_method is None:
+            raise self._miss(self.spec, parsed_verb, path)
+        if delay_ms is not None and (
+            isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or delay_ms < 0
+        ):
+            raise ArgumentError(
+                f"invoke_later({method!r}): delay_ms must be a non-negative integer of "
+                f"milliseconds, not {delay_ms!r}",
+                suggestion="pass e.g. delay_ms=1500, or leave it out to run as soon as possible",
+            )
+        given = dict(arguments or {})
+        spec_method.validator.validate(given)  # raises ArgumentError naming the field
+        retries = spec_method.config.get("retries", 0)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ArgumentError(
+                f"route {parsed_verb.value} {path} has retries={retries!r}: give a "
+                "non-negative integer in its decorator, e.g. @post('x', retries=3)"
+            )
+        wait_on = [t if isinstance(t, str) else t.id for t in (wait_on_tasks or [])]
+        return scheduler.schedule(
+            verb=parsed_verb.value,
+            method=path,
+            arguments=given,
+            wait_on=wait_on,
+            delay_ms=delay_ms or 0,
+            max_attempts=1 + retries,
+        )
 
     def use_plugin(
         self, plugin: str | type[Invocable], config: Mapping[str, Any] | None = None

@@ -11,6 +11,9 @@ URLs::
     GET|POST /<workspace>/<instance>/<method>          invoke (GET: query; POST: query <
                                                        form < JSON, merged)
     GET  /<workspace>/<instance>/__openapi__           OpenAPI 3.1 of the instance
+    POST /<workspace>/<instance>/__tasks__             invoke_later: schedule a task
+    GET  /<workspace>/<instance>/__tasks__/<id>        a task of the instance
+    POST /<workspace>/<instance>/__tasks__/<id>/cancel cancel a waiting task
 
 ``Authorization: Bearer <key>`` is required everywhere except ``/__health__`` and
 routes declared ``public=True``. Success bodies are the unwrapped data with its
@@ -45,6 +48,7 @@ from werkzeug.wrappers import Request
 from dockyard import __version__
 from dockyard.core.errors import DockyardError, InternalError
 from dockyard.core.response import InvocableResponse, MimeTypes
+from dockyard.core.task import Task
 from dockyard.runtime import InstanceNotFoundError, Runtime
 from dockyard.server.openapi import openapi_document
 from dockyard.store import InstanceRecord, User
@@ -384,6 +388,49 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
         )
         return Response(json.dumps(document), mimetype=MimeTypes.JSON)
 
+    def task_json(task: Task) -> Response:
+        return Response(task.model_dump_json(), mimetype=MimeTypes.JSON)
+
+    @app.post("/<workspace>/<instance>/__tasks__")
+    def schedule_task(workspace: str, instance: str) -> Response:
+        owned(workspace, instance)
+        body = arguments()
+        method = body.get("method")
+        wait_on = body.get("wait_on_tasks")
+        given = body.get("arguments")
+        if (
+            not isinstance(method, str)
+            or not isinstance(body.get("verb", "POST"), str)
+            or not isinstance(given, Mapping | None)
+            or not (wait_on is None or isinstance(wait_on, list))
+        ):
+            raise DockyardError(
+                "schedule a task with a JSON object: method (str), and optionally verb (str), "
+                "arguments (object), wait_on_tasks (list of task ids), delay_ms (int)",
+                code="invalid_arguments",
+                status=422,
+                suggestion='send {"method": "greet", "arguments": {"name": "Ted"}}',
+            )
+        live = runtime.live(workspace, instance)
+        task = live.invocable.invoke_later(
+            method,
+            body.get("verb", "POST"),
+            wait_on,
+            given,
+            body.get("delay_ms"),
+        )
+        return task_json(task)
+
+    @app.get("/<workspace>/<instance>/__tasks__/<task_id>")
+    def get_task(workspace: str, instance: str, task_id: str) -> Response:
+        owned(workspace, instance)
+        return task_json(runtime.tasks_of(workspace, instance).get_task(task_id))
+
+    @app.post("/<workspace>/<instance>/__tasks__/<task_id>/cancel")
+    def cancel_task(workspace: str, instance: str, task_id: str) -> Response:
+        owned(workspace, instance)
+        return task_json(runtime.tasks_of(workspace, instance).cancel_task(task_id))
+
     @app.route(
         "/<workspace>/<instance>/<path:method>",
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
@@ -435,6 +482,7 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
                 and not parts[3].startswith("/")
                 and not parts[1].startswith("__")
                 and parts[3] != "__openapi__"
+                and not parts[3].startswith("__tasks__")
                 and "//" not in req.path  # Flask would redirect it to the merged path
             ):
                 try:

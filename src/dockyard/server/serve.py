@@ -15,6 +15,7 @@ request is logged on one access-log line.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -55,6 +56,7 @@ class ServeOptions:
     :param max_body: largest request body, bytes.
     :param cache_size: live instances cached per worker.
     :param server: the WSGI server, one of `SERVERS`.
+    :param task_workers: background-task threads per worker process (0: none).
     :param extra: further gunicorn settings (``--server gunicorn`` only).
     """
 
@@ -67,6 +69,7 @@ class ServeOptions:
     max_body: int = 10 * 1024 * 1024
     cache_size: int = 1024
     server: str = SERVERS[0]
+    task_workers: int = 2
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,13 +109,15 @@ def ensure_credentials(home: str | Path, url: str) -> tuple[str, bool]:
     return key, created
 
 
-def build_app(options: ServeOptions) -> Any:
-    """The WSGI app for ``options`` (called in each worker)."""
+def build_app(options: ServeOptions, *, check_only: bool = False) -> Any:
+    """The WSGI app for ``options`` (called in each worker process, which also starts its
+    background-task threads; ``check_only``: just check that the targets load)."""
     from dockyard.cli import load_target
     from dockyard.core.discovery import ComponentNotFoundError, is_handle
     from dockyard.runtime import Runtime, package_handle_for
     from dockyard.server.app import create_app
     from dockyard.store import Store
+    from dockyard.tasks.backend import attach_backend
 
     packages = {}
     for target in options.targets:
@@ -142,7 +147,18 @@ def build_app(options: ServeOptions) -> Any:
                     ),
                     details={"target": target},
                 )
-    return create_app(runtime, max_body=options.max_body)
+    app = create_app(runtime, max_body=options.max_body)
+    # DOCKYARD_TASKS_URL: this process schedules and dispatches; workers run the tasks.
+    distributed = attach_backend(runtime.store)
+    if options.task_workers and not check_only and not distributed:
+        from dockyard.tasks import TaskWorker
+
+        worker = TaskWorker(runtime, threads=options.task_workers).start()
+        # A clean shutdown lets running tasks finish (a killed worker's tasks are re-run
+        # by the next worker to start on this host, or when their lease runs out).
+        atexit.register(worker.stop, 5.0)
+        app.extensions["dockyard.tasks"] = worker
+    return app
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]

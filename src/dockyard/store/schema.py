@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -56,12 +57,14 @@ __all__ = [
     "register_migration",
     "schema_version",
     "storage",
+    "task_deps",
+    "tasks",
     "users",
     "workspaces",
 ]
 
 #: The schema version this code writes and reads. Bump it together with a migration.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: A migration: brings a database at ``version - 1`` to ``version``, given a connection
 #: inside the (locked) migration transaction. It must not commit.
@@ -214,6 +217,58 @@ storage = Table(
 )
 
 
+# Background tasks (invoke_later). `seq` orders tasks that are due at the same time
+# (first scheduled, first run); `id` is what callers see. A task is claimable when it is
+# waiting, its `pending` dependencies are 0 and `run_after` has passed; a running task
+# whose `lease_until` has passed belongs to a worker that died, and is claimable again.
+tasks = Table(
+    "dockyard_tasks",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column(
+        "instance_id",
+        ForeignKey("dockyard_instances.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("scheduled_by", String(64)),  # the user whose call scheduled it
+    Column("verb", String(8), nullable=False),
+    Column("method", Text, nullable=False),
+    Column("arguments", Text, nullable=False),  # canonical JSON
+    Column("state", String(16), nullable=False),
+    Column("pending", Integer, nullable=False),  # dependencies not yet succeeded
+    Column("run_after", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lost_runs", Integer, nullable=False),  # runs whose worker died
+    Column("output", Text),  # JSON
+    Column("mime_type", Text),
+    Column("error_code", Text),
+    Column("error_message", Text),
+    Column("worker", Text),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    sqlite_autoincrement=True,
+)
+Index("ix_dockyard_tasks_due", tasks.c.state, tasks.c.pending, tasks.c.run_after, tasks.c.seq)
+
+task_deps = Table(
+    "dockyard_task_deps",
+    metadata,
+    Column("task_seq", ForeignKey("dockyard_tasks.seq", ondelete="CASCADE"), nullable=False),
+    Column(
+        "depends_on_seq",
+        ForeignKey("dockyard_tasks.seq", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    PrimaryKeyConstraint("task_seq", "depends_on_seq"),
+)
+
+
 def register_migration(version: int) -> Callable[[Migration], Migration]:
     """Register the decorated function as the migration producing schema ``version``
     (from ``version - 1``)::
@@ -292,3 +347,10 @@ def migrate(
                 update(schema_version).where(schema_version.c.id == 1).values(version=version)
             )
         return target
+
+
+@register_migration(2)
+def _add_tasks(conn: Connection) -> None:
+    """Schema 2: the background task tables (invoke_later)."""
+    tasks.create(conn)
+    task_deps.create(conn)

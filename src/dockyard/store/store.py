@@ -55,6 +55,7 @@ from dockyard.store.schema import (
     workspaces,
 )
 from dockyard.store.storage import InstanceStorage, check_namespace_path
+from dockyard.store.tasks import TaskQueue
 
 __all__ = ["DEFAULT_INIT_STALE_AFTER", "Store"]
 
@@ -283,6 +284,8 @@ class Store:
         self._generation = generation
         self._users_by_key: GenerationCache[str, User] = GenerationCache(generation)
         self._live_instances: GenerationCache[int, bool] = GenerationCache(generation)
+        #: The background tasks of every instance (invoke_later).
+        self.tasks = TaskQueue(self._db)
         try:
             #: The schema version of the database (after migration).
             self.schema_version: int = migrate(self._db)
