@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final
 
@@ -150,7 +151,10 @@ class TaskWorker:
         self.poll_seconds = poll_seconds
         self.retry_backoff = retry_backoff
         self._stop = threading.Event()
-        self._running: set[str] = set()
+        # task id -> how many of our threads run it: a run whose lease passed may still be
+        # going when another of our threads claims the task again, and the first to end
+        # must not stop the heartbeat renewing the other's lease.
+        self._running: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -201,12 +205,14 @@ class TaskWorker:
                 continue
             task = claimed[0]
             with self._lock:
-                self._running.add(task.id)
+                self._running[task.id] += 1
             try:
                 self._run(task)
             finally:
                 with self._lock:
-                    self._running.discard(task.id)
+                    self._running[task.id] -= 1
+                    if self._running[task.id] <= 0:
+                        del self._running[task.id]
 
     def _idle(self) -> None:
         wait = self.poll_seconds
