@@ -410,6 +410,42 @@ def test_succeed_records_the_output_and_releases_dependents(
     ]
 
 
+def test_succeed_many_records_a_batch_in_one_commit(
+    queue: TaskQueue, instance: InstanceRecord
+) -> None:
+    a, b, c = add(queue, instance), add(queue, instance), add(queue, instance)
+    join = add(queue, instance, wait_on=[a, b])
+    batch = queue.claim("w", LEASE, limit=3)
+    assert [t.id for t in batch] == [a.id, b.id, c.id]
+    claimed_a, claimed_b, claimed_c = batch
+    # c's lease passes and another run takes it: the batch's run of c is stale.
+    queue.renew("w", [c.id], -1.0)
+    assert queue.requeue_expired() == 1
+    again = claim(queue, "w2", LEASE)
+    assert again is not None
+    assert again.id == c.id
+
+    assert queue.succeed_many([]) == []
+    held = queue.succeed_many(
+        [
+            (claimed_a, {"n": 1}, "application/json"),
+            (claimed_b, "two", "text/plain"),
+            (claimed_c, "stale", "text/plain"),
+        ]
+    )
+    assert held == [True, True, False]
+    done_a, done_b = queue.get(a.id), queue.get(b.id)
+    assert (done_a.state, done_a.output) == ("succeeded", {"n": 1})
+    assert (done_b.state, done_b.output, done_b.mime_type) == ("succeeded", "two", "text/plain")
+    assert done_a.finished_at == done_b.finished_at  # one commit, one time
+    assert queue.get(c.id).state == "running"  # the current run's, untouched
+    # join waited on a and b, both in the batch: released by it.
+    assert queue.get(join.id).pending == 0
+    next_claim = claim(queue, "w", LEASE)
+    assert next_claim is not None
+    assert next_claim.id == join.id
+
+
 def test_fail_with_retry_in_requeues_later(queue: TaskQueue, instance: InstanceRecord) -> None:
     task = add(queue, instance, max_attempts=2)
     claimed = claim(queue, "w", LEASE)

@@ -376,3 +376,84 @@ def redis_workers(redis_url: str) -> Iterator[Callable[..., Worker]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[..., Worker]]:
+    """``start(home, url, *options, ready=True)``: a `Worker` on ``home`` and the Redis
+    at ``url``; every worker started is stopped at teardown."""
+    if DOCKYARD is None:
+        pytest.skip("the dockyard console script is missing")
+    started: list[Worker] = []
+
+    def start(home: Path, url: str, *options: str, ready: bool = True) -> Worker:
+        worker = Worker(home, url, *options)
+        started.append(worker)
+        return worker.start(ready=ready)
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port (no persistence: a restart comes
+    back empty, as after a crash of an in-memory Redis)."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI", "").lower() in ("true", "1"):
+                pytest.fail("redis-server is missing: CI installs it (.ci/run)")
+            pytest.skip("redis-server is not installed")
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        from redis import Redis
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        client = Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except RedisConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.kill()

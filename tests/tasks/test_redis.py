@@ -1,5 +1,5 @@
 """Tests for dockyard.tasks.redis: the Redis backend, where the store holds the tasks and
-RQ on Redis carries "task X may be due" messages to ``dockyard worker`` processes.
+RQ on Redis carries "tasks may be due" wake-ups to ``dockyard worker`` processes.
 
 On a real Redis (``DOCKYARD_TEST_REDIS_URL``: a database the tests may wipe; without it
 these tests skip, or fail under ``CI=true``) with real ``dockyard worker
@@ -9,6 +9,7 @@ of `TaskQueue.claim_task` need no Redis.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -41,12 +42,12 @@ from dockyard.tasks.redis import (
     JOB_FUNCTION,
     RedisDispatcher,
     RedisTaskWorker,
-    run_task_job,
+    run_wake_job,
     shown_url,
 )
 
 if TYPE_CHECKING:
-    from conftest import Server, Worker
+    from conftest import PrivateRedis, Server, Worker
 
 WAIT = 30.0
 DOCKYARD = Path(sys.executable).parent / "dockyard"
@@ -325,12 +326,12 @@ def test_a_bad_tasks_url_stops_the_worker_command(tmp_path: Path) -> None:
     assert "invalid_tasks_url" in done.stderr or "not a Redis URL" in done.stderr
 
 
-def test_run_task_job_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_wake_job_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken() -> Any:
         raise RuntimeError("no store")
 
     monkeypatch.setattr(redis_backend, "_process_worker", broken)
-    run_task_job("0" * 32)  # logged, not raised: RQ never sees a task's trouble
+    run_wake_job()  # logged, not raised: RQ never sees a task's trouble
 
 
 # --- RedisDispatcher on a real Redis -------------------------------------------------------
@@ -361,68 +362,90 @@ def scheduled(url: str) -> dict[str, tuple[Any, float]]:
     return out
 
 
-def test_the_dispatcher_enqueues_due_tasks_and_schedules_delayed_ones(redis_url: str) -> None:
+def test_the_dispatcher_rings_once_for_due_tasks_and_schedules_delayed_ones(
+    redis_url: str,
+) -> None:
     dispatcher = RedisDispatcher(redis_url)
     due = DueTask(uuid.uuid4().hex, now() - timedelta(seconds=1), 0)
-    later = DueTask(uuid.uuid4().hex, now() + timedelta(seconds=5.2), 2)
-    dispatcher.dispatch([due, later])
+    also_due = DueTask(uuid.uuid4().hex, now(), 3)
+    # Whole seconds away, so both fall in one second of RQ's and the third in another.
+    second = math.ceil(now().timestamp()) + 5
+    later = DueTask(uuid.uuid4().hex, datetime.fromtimestamp(second - 0.7, timezone.utc), 2)
+    same_second = DueTask(uuid.uuid4().hex, datetime.fromtimestamp(second - 0.2, timezone.utc), 0)
+    next_second = DueTask(uuid.uuid4().hex, datetime.fromtimestamp(second + 0.5, timezone.utc), 0)
+    dispatcher.dispatch([due, also_due, later, same_second, next_second])
     dispatcher.dispatch([])  # nothing to do
 
+    # One wake-up for everything due now: a job running the drain, with no arguments.
     [(job_id, args)] = queued(redis_url)
-    assert args == [due.id]
-    assert job_id.startswith(f"{due.id}-0-")
+    assert args == []
+    assert job_id.startswith("wake-")
     job = rq_queue(redis_url).fetch_job(job_id)
     assert job is not None
     assert job.func_name == JOB_FUNCTION
     assert job.timeout == -1
     assert job.result_ttl == 0
 
-    [(later_id, (later_args, score))] = scheduled(redis_url).items()
-    assert later_args == [later.id]
-    assert later_id.startswith(f"{later.id}-2-")
-    # RQ counts whole seconds: rounded up, never early.
-    assert score == math.ceil(later.run_after.timestamp())
+    # One scheduled wake-up per second (RQ counts whole seconds: rounded up, never early).
+    assert {job: score for job, (_, score) in scheduled(redis_url).items()} == {
+        f"wake-at-{second}": second,
+        f"wake-at-{second + 1}": second + 1,
+    }
 
-    # Each dispatch of a task is a job of its own.
+    # While a wake-up waits for a worker, more due tasks ring no other ...
     dispatcher.dispatch([due])
-    ids = [j for j, _ in queued(redis_url)]
-    assert len(ids) == 2
-    assert len(set(ids)) == 2
+    dispatcher.dispatch([also_due, due])
+    assert len(queued(redis_url)) == 1
+    # ... once a worker has taken it (`answer`), the next due task rings again.
+    dispatcher.answer()
+    dispatcher.dispatch([also_due])
+    assert len(queued(redis_url)) == 2
+    # A forced ring (the sweeper's) enqueues one whatever the bell says.
+    assert dispatcher.ring(force=True)
+    assert not dispatcher.ring()
+    assert len(queued(redis_url)) == 3
+    # A bell nobody answers (its worker died holding it) times out.
+    ttl = dispatcher.redis.pttl(dispatcher.bell_key)
+    assert 0 < ttl <= redis_backend.BELL_MS
     dispatcher.close()
 
 
-def test_the_store_dispatches_through_redis_on_create_succeed_retry_and_requeue(
+def test_the_store_rings_through_redis_on_create_succeed_retry_and_requeue(
     redis_url: str, store: Store, instance: InstanceRecord
 ) -> None:
     queue = store.tasks
-    queue.dispatcher = RedisDispatcher(redis_url)
+    dispatcher = RedisDispatcher(redis_url)
+    queue.dispatcher = dispatcher
 
-    def queued_tasks() -> list[str]:
-        return [args[0] for _, args in queued(redis_url)]
+    def wakeups() -> int:
+        count = len(queued(redis_url))
+        rq_queue(redis_url).empty()
+        dispatcher.answer()
+        return count
 
     parent = add(queue, instance)
+    assert wakeups() == 1
     child = add(queue, instance, wait_on=[parent])
-    assert queued_tasks() == [parent.id]
-    rq_queue(redis_url).empty()
+    assert wakeups() == 0  # not due: it waits on parent
 
     assert queue.succeed(claim(queue, parent), "ok", "text/plain")
-    assert queued_tasks() == [child.id]
-    rq_queue(redis_url).empty()
+    assert wakeups() == 1  # child is due now
+    assert queue.get(child.id).pending == 0
 
     flaky = add(queue, instance, max_attempts=3)
-    rq_queue(redis_url).empty()
+    wakeups()
     assert queue.fail(claim(queue, flaky), "oops", "oops", retry_in=4.0)
-    assert queued_tasks() == []
-    [(args, score)] = scheduled(redis_url).values()
-    assert args == [flaky.id]
+    assert wakeups() == 0
+    [(job_id, (_, score))] = scheduled(redis_url).items()
+    assert job_id == f"wake-at-{int(score)}"
     assert score == math.ceil(queue.get(flaky.id).run_after.timestamp())
 
     lost = add(queue, instance)
-    rq_queue(redis_url).empty()
+    wakeups()
     claim(queue, lost, "dead", 0.01)
     time.sleep(0.05)
     assert queue.requeue_expired() == 1
-    assert queued_tasks() == [lost.id]
+    assert wakeups() == 1
 
 
 # --- real dockyard worker processes --------------------------------------------------------
@@ -485,30 +508,28 @@ def test_tasks_run_in_a_dockyard_worker_not_in_the_client(setup: Setup) -> None:
     assert join.output == 31
 
 
-def test_a_duplicate_message_after_success_does_nothing(setup: Setup) -> None:
+def test_spurious_wake_ups_run_nothing_twice(setup: Setup) -> None:
     setup.worker()
     instance = setup.instance()
     task = instance.invoke_later("append", arguments={"item": "once"}).wait(WAIT)
     assert task.state is TaskState.SUCCEEDED
-    due = DueTask(task.id, task.run_after, 0)
-    setup.dispatcher.dispatch([due])
-    setup.dispatcher.dispatch([due, due])
-    # One worker takes its messages in order: once this is done, so are the duplicates.
+    for _ in range(3):
+        setup.dispatcher.ring(force=True)
+    # One worker takes its wake-ups in order: once this is done, so are the others.
     sentinel = instance.invoke_later("append", arguments={"item": "sentinel"}).wait(WAIT)
     assert sentinel.state is TaskState.SUCCEEDED
-    assert queued(setup.url) == []
+    until(lambda: queued(setup.url) == [], what="the wake-ups taken")
     assert instance.invoke("log", "GET") == ["once", "sentinel"]
     again = instance.get_task(task.id)
     assert (again.attempts, again.started_at, again.output) == (1, task.started_at, 1)
 
 
-def test_an_early_message_does_nothing_and_the_task_runs_when_due(setup: Setup) -> None:
+def test_an_early_wake_up_leaves_a_delayed_task_for_its_time(setup: Setup) -> None:
     setup.worker()
     instance = setup.instance()
     delayed = instance.invoke_later("append", arguments={"item": "delayed"}, delay_ms=2500)
     assert len(scheduled(setup.url)) == 1  # in RQ's scheduled registry, for its time
-    # A message claiming it is due now (a clock apart, sent by hand): it is not.
-    setup.dispatcher.dispatch([DueTask(delayed.id, now(), 0)])
+    setup.dispatcher.ring(force=True)  # a worker drains now: the task is not due
     sentinel = instance.invoke_later("append", arguments={"item": "sentinel"}).wait(WAIT)
     assert sentinel.state is TaskState.SUCCEEDED
     assert delayed.refresh().state is TaskState.WAITING
@@ -643,7 +664,7 @@ def test_dockyard_worker_processes_starts_and_stops_that_many(setup: Setup) -> N
 def test_a_worker_process_of_rq_alone_runs_tasks_from_the_environment(
     setup: Setup, tmp_path: Path
 ) -> None:
-    # `rq worker` (no dockyard worker): run_task_job builds its worker from the
+    # `rq worker` (no dockyard worker): run_wake_job builds its worker from the
     # environment, the targets from DOCKYARD_TASK_TARGETS.
     rq_cli = Path(sys.executable).parent / "rq"
     env = {
@@ -677,30 +698,153 @@ def test_a_worker_process_of_rq_alone_runs_tasks_from_the_environment(
     assert task.result(WAIT) == "Hello, rq!"
 
 
-def test_a_redis_task_worker_in_process(setup: Setup, jobs: ModuleType) -> None:
-    # The worker's parts without RQ's loop: run_job, the sweeper, stop.
+@contextlib.contextmanager
+def local_worker(setup: Setup, jobs: ModuleType, **options: Any) -> Iterator[RedisTaskWorker]:
+    """A `RedisTaskWorker` of this process on the setup's home (its parts without RQ's
+    loop: sweeps only when called)."""
     runtime = Runtime(Store(home=setup.home), packages={"jobs": jobs.Jobs})
-    worker = RedisTaskWorker(runtime, setup.url, sweep_seconds=60.0)
+    worker = RedisTaskWorker(runtime, setup.url, sweep_seconds=60.0, **options)
     try:
-        instance = setup.instance()
-        task = instance.invoke_later("greet", arguments={"name": "here"})
-        [(_, args)] = queued(setup.url)
-        assert worker.run_job(args[0])
-        assert task.refresh().output == "Hello, here!"
-        assert not worker.run_job(task.id)  # done
-        assert not worker.run_job("0" * 32)  # unknown
-
-        # Overdue and without a message: a sweep sends it, once.
-        rq_queue(setup.url).empty()
-        overdue = instance.invoke_later("greet", arguments={"name": "swept"})
-        rq_queue(setup.url).empty()
-        assert worker.sweep() == 0  # not overdue yet (the grace period)
-        time.sleep(worker.grace_seconds + 0.1)
-        Redis.from_url(setup.url).delete(worker._sweep_key)
-        assert worker.sweep() == 1
-        assert [args for _, args in queued(setup.url)] == [[overdue.id]]
-        Redis.from_url(setup.url).delete(worker._sweep_key)
-        assert worker.sweep() == 0  # re-dispatched lately: not again yet
+        yield worker
     finally:
         worker.stop()
         runtime.store.close()
+
+
+def test_a_redis_task_worker_in_process(setup: Setup, jobs: ModuleType) -> None:
+    # The worker's parts without RQ's loop: drain, run_one, the sweeper, stop.
+    with local_worker(setup, jobs) as worker:
+        instance = setup.instance()
+        task = instance.invoke_later("greet", arguments={"name": "here"})
+        assert len(queued(setup.url)) == 1
+        assert worker.drain() == 1
+        assert task.refresh().output == "Hello, here!"
+        assert worker.drain() == 0  # nothing due
+        assert not worker.run_one(task.id)  # done
+        assert not worker.run_one("0" * 32)  # unknown
+        later = instance.invoke_later("greet", arguments={"name": "later"}, delay_ms=60_000)
+        assert not worker.run_one(later.id)  # not due
+        assert worker.drain() == 0
+
+        # Overdue and nobody woken: a sweep rings, even with the bell rung (lost).
+        rq_queue(setup.url).empty()
+        overdue = instance.invoke_later("greet", arguments={"name": "swept"})
+        rq_queue(setup.url).empty()
+        assert worker.sweep() is False  # not overdue yet (the grace period)
+        time.sleep(worker.grace_seconds + 0.1)
+        Redis.from_url(setup.url).delete(worker._sweep_key)
+        assert worker.sweep() is True
+        assert len(queued(setup.url)) == 1
+        assert worker.sweep() is False  # another sweep this period: not again
+        assert worker.drain() == 1
+        assert overdue.refresh().output == "Hello, swept!"
+
+
+def test_a_drain_batches_short_tasks_and_records_every_outcome(
+    setup: Setup, jobs: ModuleType
+) -> None:
+    # A drain long enough for all of them, however loaded the machine.
+    with local_worker(setup, jobs, drain_seconds=120.0) as worker:
+        instance = setup.instance()
+        assert worker._batch_size() == 1  # the pace is unknown: one at a time
+        tasks = []
+        for i in range(300):
+            # Failures (a 500, no retries: final) among successes: each outcome its own.
+            if i % 50 == 7:
+                tasks.append(instance.invoke_later("boom"))
+            else:
+                tasks.append(instance.invoke_later("greet", arguments={"name": str(i)}))
+        assert worker.drain() == 300
+        assert worker._batch_size() > 1  # greetings are short: claimed several at a time
+        for i, task in enumerate(tasks):
+            done = task.refresh()
+            if i % 50 == 7:
+                assert done.state is TaskState.FAILED
+            else:
+                assert (done.state, done.output, done.attempts) == (
+                    TaskState.SUCCEEDED,
+                    f"Hello, {i}!",
+                    1,
+                )
+        assert setup.queue.counts()["running"] == 0
+
+        # A slow task is not batched: the pace it sets claims one at a time again.
+        slow = instance.invoke_later("slow", arguments={"seconds": 0.2})
+        assert worker.drain() == 1
+        assert slow.refresh().state is TaskState.SUCCEEDED
+        assert worker._batch_size() == 1
+
+
+# --- Redis itself killed ---------------------------------------------------------------
+
+
+def test_kill_9_of_redis_mid_queue_then_a_restart_loses_nothing(
+    private_redis: PrivateRedis,
+    start_worker: Callable[..., Worker],
+    jobs: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(TASKS_URL_ENV, private_redis.url)
+    home = tmp_path / "home"
+    client = Dockyard(home=home, task_workers=0)
+    client.runtime.packages["jobs"] = jobs.Jobs
+    start_worker(home, private_redis.url, "--processes", "2", ready=False)
+    try:
+        instance = client.use("jobs", fresh())
+        slow = instance.invoke_later("slow", arguments={"seconds": 2.0})
+        until(lambda: slow.id in instance.invoke("starts", "GET"), what="the slow task starting")
+
+        private_redis.kill()  # mid-task, mid-queue
+        # Scheduled while Redis is down: committed in SQL, the wake-up fails (logged).
+        with caplog.at_level(logging.WARNING, logger="dockyard.tasks"):
+            meanwhile = [
+                instance.invoke_later("append", arguments={"item": f"meanwhile-{i}"})
+                for i in range(3)
+            ]
+            delayed = instance.invoke_later("append", arguments={"item": "delayed"}, delay_ms=1500)
+        assert "a sweep will send them" in caplog.text
+
+        # The running task finishes and records its outcome: SQL needs no Redis.
+        assert slow.wait(WAIT).state is TaskState.SUCCEEDED
+
+        private_redis.start()  # back, empty: every wake-up it held is gone
+        for task in [*meanwhile, delayed]:
+            assert task.wait(WAIT).state is TaskState.SUCCEEDED
+        assert instance.invoke("starts", "GET") == {slow.id: 1}  # ran once
+        assert sorted(instance.invoke("log", "GET")) == sorted(
+            ["slow-done", "delayed", "meanwhile-0", "meanwhile-1", "meanwhile-2"]
+        )
+        # And the workers serve new tasks as before.
+        assert instance.invoke_later("greet", arguments={"name": "again"}).result(WAIT) == (
+            "Hello, again!"
+        )
+        counts = client.runtime.store.tasks.counts()
+        assert (counts["running"], counts["waiting"], counts["failed"]) == (0, 0, 0)
+    finally:
+        client.close()
+
+
+def test_a_drain_hands_back_to_rq_after_its_time_and_rings_for_the_rest(
+    setup: Setup, jobs: ModuleType
+) -> None:
+    with local_worker(setup, jobs, drain_seconds=0.1) as worker:
+        instance = setup.instance()
+        tasks = [instance.invoke_later("slow", arguments={"seconds": 0.3}) for _ in range(3)]
+        rq_queue(setup.url).empty()
+        setup.dispatcher.answer()
+        # Each drain outlasts its 0.1 s with its first task, and rings for the rest.
+        for left in (2, 1):
+            assert worker.drain() == 1
+            assert len(queued(setup.url)) == 1
+            assert sum(t.refresh().state is TaskState.WAITING for t in tasks) == left
+            rq_queue(setup.url).empty()
+        assert worker.drain() == 1
+        assert queued(setup.url) == []  # nothing more was due: no ring
+        assert all(t.refresh().state is TaskState.SUCCEEDED for t in tasks)
+        # Asked to stop (SIGTERM to RQ): a drain claims nothing more.
+        late = instance.invoke_later("greet", arguments={"name": "late"})
+        worker.stopping.set()
+        assert worker.drain() == 0
+        assert late.refresh().state is TaskState.WAITING

@@ -546,32 +546,49 @@ class TaskQueue:
     def succeed(self, task: TaskRecord, output: Any, mime_type: str) -> bool:
         """Record ``task``'s success; its dependents' counts go down. False if the worker
         no longer held it (its lease passed and another worker took it)."""
-        params: dict[str, Any] = {
-            "b_seq": task.seq,
-            "b_worker": task.worker,
-            "b_attempts": task.attempts,
-            "b_lost_runs": task.lost_runs,
-            "b_output": canonical_json(output, f"output of task {task.id}"),
-            "b_mime": mime_type,
-        }
+        return self.succeed_many([(task, output, mime_type)])[0]
+
+    def succeed_many(self, results: Sequence[tuple[TaskRecord, Any, str]]) -> list[bool]:
+        """Record the successes ``(task, output, mime_type)`` in one transaction (each
+        as `succeed` would: a worker that ran a batch of short tasks commits once); for
+        each, whether the worker still held it. All finish at the commit's time."""
+        params: list[dict[str, Any]] = [
+            {
+                "b_seq": task.seq,
+                "b_worker": task.worker,
+                "b_attempts": task.attempts,
+                "b_lost_runs": task.lost_runs,
+                "b_output": canonical_json(output, f"output of task {task.id}"),
+                "b_mime": mime_type,
+            }
+            for task, output, mime_type in results
+        ]
+        if not params:
+            return []
+        done: list[bool] = []
         released = 0
         due: list[DueTask] = []
         with self._db.write() as conn:
             # The clock is read holding the write lock: waiting for it is not running.
-            params["b_now"] = _now()
-            done = conn.execute(_SUCCEED, params).rowcount
-            if done:
-                released = conn.execute(_RELEASE_DEPENDENTS, {"b_seq": task.seq}).rowcount
-                if released and self.dispatcher is not None:
-                    due = [
+            now = _now()
+            for values in params:
+                values["b_now"] = now
+                ok = bool(conn.execute(_SUCCEED, values).rowcount)
+                done.append(ok)
+                if not ok:
+                    continue
+                count = conn.execute(_RELEASE_DEPENDENTS, {"b_seq": values["b_seq"]}).rowcount
+                released += count
+                if count and self.dispatcher is not None:
+                    due.extend(
                         DueTask(task_id, as_utc(run_after), attempts)
                         for task_id, run_after, attempts in conn.execute(
-                            _RELEASED, {"b_seq": task.seq}
+                            _RELEASED, {"b_seq": values["b_seq"]}
                         )
-                    ]
-        if done and released:
+                    )
+        if released:
             self._notify(due)
-        return bool(done)
+        return done
 
     def fail(self, task: TaskRecord, code: str, message: str, retry_in: float | None) -> bool:
         """Record a failed attempt: waiting again after ``retry_in`` seconds if given and

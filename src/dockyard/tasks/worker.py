@@ -25,8 +25,9 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from dockyard.core.response import MimeTypes
 from dockyard.store.tasks import TaskQueue, TaskRecord
@@ -86,11 +87,21 @@ def recover_dead(queue: TaskQueue) -> int:
     return queue.requeue_expired()
 
 
-def execute_task(runtime: Runtime, task: TaskRecord, *, retry_backoff: float = 0.5) -> None:
+def execute_task(
+    runtime: Runtime,
+    task: TaskRecord,
+    *,
+    retry_backoff: float = 0.5,
+    succeed: Callable[[TaskRecord, Any, str], None] | None = None,
+) -> None:
     """Run ``task`` (claimed by ``task.worker``) on its instance and record the outcome
     in the store: success, a retry after a backoff (a 5xx error while attempts remain;
     ``retry_backoff`` seconds before the first, doubling), or failure. Never raises for
-    the task's own errors (they are its outcome)."""
+    the task's own errors (they are its outcome).
+
+    :param succeed: given, it is handed each success ``(task, output, mime_type)`` to
+        record (a worker batching its commits) instead of `TaskQueue.succeed`.
+    """
     queue = runtime.store.tasks
     try:
         response = runtime.run_task(task)
@@ -108,7 +119,9 @@ def execute_task(runtime: Runtime, task: TaskRecord, *, retry_backoff: float = 0
     if isinstance(data, bytes):
         data = base64.b64encode(data).decode("ascii")
         mime = mime or MimeTypes.BINARY
-    if not queue.succeed(task, data, mime):
+    if succeed is not None:
+        succeed(task, data, mime)
+    elif not queue.succeed(task, data, mime):
         logger.warning("task %s finished after its lease passed; its result is dropped", task.id)
 
 
