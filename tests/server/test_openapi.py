@@ -50,6 +50,11 @@ def check_document(document: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids)), ids
 
 
+#: What every instance's document holds for invoke_later over HTTP.
+TASK_PATHS = {"/__tasks__", "/__tasks__/{task_id}", "/__tasks__/{task_id}/cancel"}
+TASK_SCHEMAS = ["Task", "TaskError", "TaskRequest", "TaskState"]
+
+
 @pytest.fixture
 def hello_doc(kit: ModuleType) -> dict[str, Any]:
     document = openapi_document(kit.Hello.spec, URL)
@@ -87,6 +92,7 @@ def test_paths_are_the_routes_without_internal_ones(hello_doc: dict[str, Any]) -
         "/probe",
         "/headers",
         "/total",
+        *TASK_PATHS,
     }
     assert set(paths["/__dir__"]) == {"get", "post"}
     assert set(paths["/say_hello"]) == {"get"}
@@ -136,6 +142,8 @@ def test_post_arguments_are_a_json_body_schema(hello_doc: dict[str, Any]) -> Non
 
 def test_every_operation_documents_every_error_status(hello_doc: dict[str, Any]) -> None:
     for path, operations in hello_doc["paths"].items():
+        if path in TASK_PATHS:
+            continue  # its own statuses (test_the_task_routes_are_documented)
         for verb, operation in operations.items():
             for status in ERROR_STATUSES:
                 response = operation["responses"][status]
@@ -144,6 +152,37 @@ def test_every_operation_documents_every_error_status(hello_doc: dict[str, Any])
                     "$ref": "#/components/schemas/Error"
                 }
     assert hello_doc["components"]["schemas"]["Error"] == ERROR_SCHEMA
+
+
+def test_the_task_routes_are_documented(hello_doc: dict[str, Any]) -> None:
+    check_document(hello_doc)
+    paths, schemas = hello_doc["paths"], hello_doc["components"]["schemas"]
+    schedule = paths["/__tasks__"]["post"]
+    body = schedule["requestBody"]["content"]["application/json"]["schema"]
+    request = resolve(hello_doc, body["$ref"])
+    assert request["required"] == ["method"]
+    assert set(request["properties"]) == {
+        "method",
+        "verb",
+        "arguments",
+        "wait_on_tasks",
+        "delay_ms",
+    }
+    # The instance's own routes are given as examples of what to schedule.
+    assert "say_hello" in request["properties"]["method"]["examples"]
+    assert "__dir__" not in request["properties"]["method"]["examples"]
+    for path, verb, statuses in [
+        ("/__tasks__", "post", {"200", "400", "401", "404", "422"}),
+        ("/__tasks__/{task_id}", "get", {"200", "401", "404"}),
+        ("/__tasks__/{task_id}/cancel", "post", {"200", "401", "404", "409"}),
+    ]:
+        operation = paths[path][verb]
+        assert set(operation["responses"]) == statuses
+        task = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert resolve(hello_doc, task["$ref"]) == schemas["Task"]
+    assert {"id", "state", "output", "error", "attempts"} <= set(schemas["Task"]["properties"])
+    state = resolve(hello_doc, schemas["Task"]["properties"]["state"]["$ref"])
+    assert state["enum"] == ["waiting", "running", "succeeded", "failed", "cancelled"]
 
 
 def test_the_config_schema_is_a_component(hello_doc: dict[str, Any]) -> None:
@@ -208,7 +247,7 @@ def test_nested_models_become_components_and_refs_resolve() -> None:
     origin = schemas["Config"]["properties"]["origin"]["anyOf"][0]
     assert resolve(document, origin["$ref"]) == schemas["Point"]
     # One model met twice (config and arguments) is one component.
-    assert sorted(schemas) == ["Config", "Error", "Point"]
+    assert sorted(schemas) == ["Config", "Error", "Point", *TASK_SCHEMAS]
 
 
 def test_operation_ids_are_unique_even_when_paths_flatten_alike() -> None:

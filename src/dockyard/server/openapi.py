@@ -144,8 +144,84 @@ def _operation(method: MethodSpec, schemas: dict[str, Any], operation_id: str) -
     return operation
 
 
+def _error_responses(*statuses: str) -> dict[str, Any]:
+    return {
+        status: {
+            "description": _ERRORS[status],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status in statuses
+    }
+
+
+def _task_paths(schemas: dict[str, Any], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``__tasks__`` routes of every instance (invoke_later over HTTP)."""
+    from dockyard.core.task import Task
+
+    task = Task.model_json_schema(ref_template=_REF)
+    schemas["Task"] = {}  # reserved first, as Config: a user's model named Task is renamed
+    schemas["Task"] = _add_components(schemas, task.pop("$defs", {}), task)
+    method_schema: dict[str, Any] = {"type": "string", "description": "the route to run"}
+    if methods:
+        method_schema["examples"] = methods
+    schemas["TaskRequest"] = {
+        "type": "object",
+        "required": ["method"],
+        "properties": {
+            "method": method_schema,
+            "verb": {"type": "string", "default": "POST"},
+            "arguments": {"type": ["object", "null"], "description": "the route's arguments"},
+            "wait_on_tasks": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "description": "ids of tasks of this instance to wait for",
+            },
+            "delay_ms": {"type": ["integer", "null"], "minimum": 0},
+        },
+    }
+    task_response = {
+        "200": {
+            "description": "The task",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}},
+        }
+    }
+    task_id = [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        "/__tasks__": {
+            "post": {
+                "operationId": "schedule_task",
+                "summary": "Schedule a method of this instance to run later (invoke_later)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/TaskRequest"}}
+                    },
+                },
+                "responses": {**task_response, **_error_responses("400", "401", "404", "422")},
+            }
+        },
+        "/__tasks__/{task_id}": {
+            "get": {
+                "operationId": "get_task",
+                "summary": "A task of this instance",
+                "parameters": task_id,
+                "responses": {**task_response, **_error_responses("401", "404")},
+            }
+        },
+        "/__tasks__/{task_id}/cancel": {
+            "post": {
+                "operationId": "cancel_task",
+                "summary": "Cancel a waiting task (its dependents fail)",
+                "parameters": task_id,
+                "responses": {**task_response, **_error_responses("401", "404", "409")},
+            }
+        },
+    }
+
+
 def openapi_document(spec: PackageSpec, server_url: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of an instance with ``spec`` served at ``server_url``.
+    """The OpenAPI 3.1 document of an instance with ``spec`` served at ``server_url``:
+    its routes, and the ``__tasks__`` routes every instance has.
 
     :param spec: the instance's spec (its routes, arguments and config).
     :param server_url: the instance's base URL (``.../workspace/instance``).
@@ -156,11 +232,10 @@ def openapi_document(spec: PackageSpec, server_url: str) -> dict[str, Any]:
         defs = config.pop("$defs", {})
         schemas["Config"] = config  # reserved first: a model named Config gets renamed
         schemas["Config"] = _add_components(schemas, defs, config)
-    paths: dict[str, dict[str, Any]] = {}
-    used_ids: set[str] = set()
-    for method in spec.methods:
-        if method.path.startswith("/__") and method.path != "/__dir__":
-            continue
+    routes = [m for m in spec.methods if not m.path.startswith("/__") or m.path == "/__dir__"]
+    paths = _task_paths(schemas, sorted({m.path.lstrip("/") for m in routes} - {"__dir__"}))
+    used_ids = {op["operationId"] for item in paths.values() for op in item.values()}
+    for method in routes:
         verb = method.verb.value.lower()
         # "/a/b" and "/a_b" flatten alike; operation ids must be unique in a document.
         operation_id = base_id = f"{verb}_{method.path.strip('/').replace('/', '_')}"
