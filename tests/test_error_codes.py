@@ -7,6 +7,7 @@ import json
 import dockyard.client
 import dockyard.core.discovery
 import dockyard.core.hooks
+import dockyard.mixins.errors
 import dockyard.plugins.errors
 import dockyard.runtime
 import dockyard.store.errors

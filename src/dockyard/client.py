@@ -59,6 +59,7 @@ def _error_classes() -> dict[str, type[DockyardError]]:
     # Every error class Dockyard defines, by its code (imported here so all are loaded).
     import dockyard.core.discovery
     import dockyard.core.task
+    import dockyard.mixins.errors
     import dockyard.plugins.errors
     import dockyard.runtime
     import dockyard.store
