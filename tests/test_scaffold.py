@@ -102,10 +102,16 @@ def test_package_project_files_and_contents(tmp_path: Path) -> None:
     assert "from .package import TextTools" in init
     assert '__all__ = ["TextTools"]' in init
     test = (project / "tests/test_text_tools.py").read_text()
-    assert "from dockyard.testing import call" in test
+    assert "from dockyard.testing import InstanceFactory, ServerFactory" in test
+    assert "def test_hello_greets_by_name(make_instance: InstanceFactory) -> None:" in test
+    assert "    package = make_instance(TextTools)\n" in test
+    assert 'package = make_instance(TextTools, {"greeting": "Hi"})' in test
+    assert "def test_it_is_served_over_http(dockyard_server: ServerFactory) -> None:" in test
+    assert 'server = dockyard_server("text-tools")' in test
     readme = (project / "README.md").read_text()
     assert "pip install -e ." in readme
     assert "\npytest\n" in readme
+    assert "`make_instance(TextTools, config)`" in readme
     assert "dockyard invoke text-tools hello name=Ted" in readme
 
 
@@ -125,9 +131,12 @@ def test_mixin_project_files_and_contents(tmp_path: Path) -> None:
     assert '@post("/text_tools/echo")' in module
     assert "def __init__" not in module.partition("from dockyard")[2]  # no custom signature
     test = (project / "tests/test_text_tools.py").read_text()
-    assert "USED_MIXIN_CLASSES" in test
-    assert "self.add_mixin(TextToolsMixin())" in test
-    assert "pip install -e ." in (project / "README.md").read_text()
+    assert 'Host = compose("host", mixins=[TextToolsMixin])' in test
+    assert "host = make_instance(Host)" in test
+    assert "dockyard_server" not in test
+    readme = (project / "README.md").read_text()
+    assert "pip install -e ." in readme
+    assert "self.add_mixin(TextToolsMixin())" in readme  # composing it by hand
 
 
 def test_plugin_project_files_and_contents(tmp_path: Path) -> None:
@@ -148,9 +157,13 @@ def test_plugin_project_files_and_contents(tmp_path: Path) -> None:
     assert "    def run(self, request: PluginRequest[TagInput]) -> TagOutput:" in module
     assert "from .plugin import TextTools" in (project / "src/text_tools/__init__.py").read_text()
     test = (project / "tests/test_text_tools.py").read_text()
-    assert "from dockyard.testing import call" in test
-    assert 'call(plugin, "POST", "tag", file="nope")' in test
+    assert "from dockyard.testing import InstanceFactory, ServerFactory" in test
+    assert "    plugin = make_instance(TextTools)\n" in test
+    assert 'plugin.invoke("tag", file="nope")' in test
     assert "pytest.raises(ConfigError" in test
+    assert 'make_instance(TextTools, {"words": [""]})' in test
+    assert 'server = dockyard_server("text-tools")' in test
+    assert 'plugin = server.use_plugin("text-tools", config={"words": ["ship"]})' in test
     readme = (project / "README.md").read_text()
     assert "pip install -e ." in readme
     assert "\npytest\n" in readme
@@ -658,13 +671,22 @@ def test_scaffolded_projects_install_list_test_and_run(tmp_path: Path) -> None:
         assert [c for c in only["components"] if c["name"] == plugin] == [ours_plugin]
         assert [p for p in only["problems"] if plugin in p["message"]] == []
 
-    # Each project's own tests pass against the installed code.
-    for project in (package, mixin, plugin):
+    # Each project's own tests pass against the installed code, with Dockyard's pytest
+    # fixtures (its pytest11 plugin, from its entry point) and warnings as errors.
+    for project, count in ((package, 5), (mixin, 2), (plugin, 6)):
         done = venv.run(
-            "-m", "pytest", str(projects / project / "tests"), "-q", "-p", "no:cacheprovider"
+            "-m",
+            "pytest",
+            str(projects / project / "tests"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error",
         )
-        assert " passed" in done.stdout
+        assert f"{count} passed" in done.stdout, done.stdout
         assert "failed" not in done.stdout
+        assert "error" not in done.stdout
 
     # The package answers by its installed handle.
     assert venv.dockyard("invoke", package, "hello", "name=Ted") == "Hello, Ted!\n"

@@ -4,7 +4,8 @@ The project is a src-layout setuptools distribution named ``NAME`` whose import
 package is ``NAME`` with dashes turned into underscores. It declares its class as an
 entry point (``dockyard.packages``, ``dockyard.mixins`` or ``dockyard.plugins``), so
 ``pip install -e .`` is all it takes for ``dockyard list`` / ``dockyard invoke NAME ...``
-to find it, and it ships a README and a test that calls the generated routes in-process.
+to find it, and it ships a README and tests that use Dockyard's pytest fixtures
+(``make_instance``; ``dockyard_server`` for packages and plugins).
 A plugin project is a `Tagger` (``POST /tag``) that tags configured words in a file's
 blocks.
 
@@ -147,15 +148,28 @@ def plan(kind: str, name: str) -> Scaffold:
         "init_import": _import(f".{kind}", cls),
         "import_line": _import(pkg, cls),
         "configured": _fit("", f"package = {cls}(", 'config={"greeting": "Hi"}', ")"),
-        "configured_in_test": _fit("    ", f"package = {cls}(", 'config={"greeting": "Hi"}', ")"),
+        "instance_in_test": _fit("    ", "package = make_instance(", cls, ")"),
+        "configured_in_test": _fit_args(
+            "    ", "package = make_instance(", [cls, '{"greeting": "Hi"}'], ")"
+        ),
+        "serve_in_test": _fit("    ", "server = dockyard_server(", f'"{name}"', ")"),
+        "use_in_test": _fit("    ", "package = server.use(", f'"{name}"', ")"),
+        "host_line": _fit_args("", "Host = compose(", ['"host"', f"mixins=[{cls}]"], ")"),
         "used_mixins": _fit(
             "    ", "USED_MIXIN_CLASSES: ClassVar[list[type[PackageMixin]]] = [", cls, "]"
         ),
         "add_mixin": _fit("        ", "self.add_mixin(", f"{cls}()", ")"),
-        "plugin_configured_in_test": _fit(
-            "    ", f"plugin = {cls}(", 'config={"words": ["ship"], "kind": "verb"}', ")"
+        "plugin_in_test": _fit("    ", "plugin = make_instance(", cls, ")"),
+        "plugin_configured_in_test": _fit_args(
+            "    ", "plugin = make_instance(", [cls, '{"words": ["ship"], "kind": "verb"}'], ")"
         ),
-        "plugin_bad_config": _fit("        ", f"{cls}(", 'config={"words": [""]}', ")"),
+        "plugin_bad_config": _fit_args("        ", "make_instance(", [cls, '{"words": [""]}'], ")"),
+        "use_plugin_in_test": _fit_args(
+            "    ",
+            "plugin = server.use_plugin(",
+            [f'"{name}"', 'config={"words": ["ship"]}'],
+            ")",
+        ),
         "use_plugin": _fit_args(
             "        ",
             "tagger = self.use_plugin(",
@@ -369,33 +383,46 @@ $class_line
         return {"text": text * times, "times": times}
 ''',
     "test": '''\
-"""Tests of $cls, calling its routes in-process as the server would."""
+"""Tests of $cls.
 
-from dockyard.testing import call
+Instances on a real (temporary) store, and a live server: ``make_instance`` and
+``dockyard_server`` are pytest fixtures that come with Dockyard.
+"""
+
+import pytest
+from dockyard import ArgumentError
+from dockyard.testing import InstanceFactory, ServerFactory
 
 $import_line
 
 
-def test_hello_greets_by_name() -> None:
-    package = $cls()
-    assert call(package, "GET", "hello", name="Ted").data == "Hello, Ted!"
+def test_hello_greets_by_name(make_instance: InstanceFactory) -> None:
+$instance_in_test
+    assert package.invoke("hello", verb="GET", name="Ted") == "Hello, Ted!"
 
 
-def test_the_greeting_is_configurable() -> None:
+def test_the_greeting_is_configurable(make_instance: InstanceFactory) -> None:
 $configured_in_test
-    assert call(package, "GET", "hello").data == "Hi, World!"
+    assert package.invoke("hello", verb="GET") == "Hi, World!"
 
 
-def test_echo_coerces_its_arguments() -> None:
-    package = $cls()
-    response = call(package, "POST", "echo", text="ab", times="2")
-    assert response.error is None
-    assert response.data == {"text": "abab", "times": 2}
+def test_echo_coerces_its_arguments(make_instance: InstanceFactory) -> None:
+$instance_in_test
+    assert package.invoke("echo", text="ab", times="2") == {"text": "abab", "times": 2}
 
 
-def test_a_missing_argument_is_a_422() -> None:
-    package = $cls()
-    assert call(package, "POST", "echo").status == 422
+def test_a_missing_argument_is_a_422(make_instance: InstanceFactory) -> None:
+$instance_in_test
+    with pytest.raises(ArgumentError) as raised:
+        package.invoke("echo")
+    assert raised.value.status == 422
+
+
+def test_it_is_served_over_http(dockyard_server: ServerFactory) -> None:
+    # The installed package, by its entry-point name, in a real `dockyard serve`.
+$serve_in_test
+$use_in_test
+    assert package.invoke("hello", verb="GET", name="Ted") == "Hello, Ted!"
 ''',
     "README.md": """# $name
 
@@ -416,6 +443,11 @@ pip install -e ".[test]"
 pytest
 ```
 
+The tests in `tests/` use the pytest fixtures that come with Dockyard:
+`make_instance($cls, config)` makes an instance on a real, temporary store (its
+`invoke(...)` raises typed errors, e.g. `ArgumentError` for a 422), and
+`dockyard_server("$name")` starts a live `dockyard serve` with a ready `client`.
+
 ## Use
 
 ```bash
@@ -425,7 +457,7 @@ dockyard invoke $name hello -c greeting=Hi   # Hi, World!
 dockyard invoke $name echo text=hi times:=3
 ```
 
-In Python, in-process (as the tests do):
+In Python, in-process, without a store:
 
 ```python
 from dockyard.testing import call
@@ -469,36 +501,29 @@ $class_line
         return {"text": text * times, "times": times}
 ''',
     "test": '''\
-"""Tests of $cls, composed into a package and called in-process."""
+"""Tests of $cls.
 
-from typing import Any, ClassVar
+The mixin is composed into a package, and instances of it are made on a real
+(temporary) store: ``make_instance`` is a pytest fixture that comes with Dockyard.
+"""
 
-from dockyard import PackageMixin, PackageService
-from dockyard.testing import call
+from dockyard import compose
+from dockyard.testing import InstanceFactory
 
 $import_line
 
+# A package made of the mixin (and whatever it requires), as an application makes one.
+$host_line
 ECHO = "/$pkg/echo"
 
 
-class Host(PackageService):
-    """A package using the mixin, as an application would."""
-
-$used_mixins
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-$add_mixin
+def test_echo_answers_through_the_package(make_instance: InstanceFactory) -> None:
+    host = make_instance(Host)
+    assert host.invoke(ECHO, text="ab", times="2") == {"text": "abab", "times": 2}
 
 
-def test_echo_answers_through_the_package() -> None:
-    response = call(Host(), "POST", ECHO, text="ab", times="2")
-    assert response.error is None
-    assert response.data == {"text": "abab", "times": 2}
-
-
-def test_dir_lists_the_route() -> None:
-    described = call(Host(), "GET", "__dir__").data
+def test_dir_lists_the_route(make_instance: InstanceFactory) -> None:
+    described = make_instance(Host).invoke("__dir__", verb="GET")
     assert ECHO in [method["path"] for method in described["methods"]]
 ''',
     "README.md": """# $name
@@ -519,6 +544,10 @@ pip install -e .
 pip install -e ".[test]"
 pytest
 ```
+
+The tests in `tests/` compose the mixin into a package and use `make_instance`, a pytest
+fixture that comes with Dockyard: an instance on a real, temporary store, whose
+`invoke(...)` raises typed errors (e.g. `ArgumentError` for a 422).
 
 ## Use
 
@@ -604,62 +633,64 @@ $class_line
         return TagOutput(file=file)
 ''',
     "test": '''\
-"""Tests of $cls, calling its route in-process as the server would."""
+"""Tests of $cls.
 
-from typing import Any
+Instances on a real (temporary) store, and a live server: ``make_instance`` and
+``dockyard_server`` are pytest fixtures that come with Dockyard.
+"""
 
 import pytest
-from dockyard import ConfigError
+from dockyard import ArgumentError, ConfigError
 from dockyard.plugins import Block, File, Tag
-from dockyard.testing import call
+from dockyard.testing import InstanceFactory, ServerFactory
 
 $import_line
 
 
-def file_of(*blocks: Block) -> dict[str, Any]:
-    """A file of ``blocks`` as JSON data, as a caller sends it."""
-    return File(blocks=list(blocks)).model_dump(mode="json")
-
-
-def test_each_word_is_tagged_with_its_span() -> None:
-    plugin = $cls()
+def test_each_word_is_tagged_with_its_span(make_instance: InstanceFactory) -> None:
+$plugin_in_test
     text = "TODO: ship it. Todos can wait; fixme!"
-    response = call(plugin, "POST", "tag", file=file_of(Block(text=text)))
-    assert response.status == 200, response.error
-    tags = response.data["file"]["blocks"][0]["tags"]
-    assert [text[t["start_idx"] : t["end_idx"]] for t in tags] == ["TODO", "fixme"]
-    assert [(t["kind"], t["name"]) for t in tags] == [
+    tags = plugin.tag(File(blocks=[Block(text=text)])).blocks[0].tags
+    assert [text[t.start_idx : t.end_idx] for t in tags] == ["TODO", "fixme"]
+    assert [(t.kind, t.name) for t in tags] == [
         ("keyword", "todo"),
         ("keyword", "fixme"),
     ]
 
 
-def test_the_words_and_kind_are_configurable() -> None:
+def test_the_words_and_kind_are_configurable(make_instance: InstanceFactory) -> None:
 $plugin_configured_in_test
-    file = file_of(Block(text="We SHIP, shipping."))
-    tags = call(plugin, "POST", "tag", file=file).data["file"]["blocks"][0]["tags"]
-    assert [(t["kind"], t["start_idx"], t["end_idx"]) for t in tags] == [("verb", 3, 7)]
+    file = plugin.tag(File(blocks=[Block(text="We SHIP, shipping.")]))
+    tags = file.blocks[0].tags
+    assert [(t.kind, t.start_idx, t.end_idx) for t in tags] == [("verb", 3, 7)]
 
 
-def test_existing_tags_are_kept() -> None:
-    plugin = $cls()
+def test_existing_tags_are_kept(make_instance: InstanceFactory) -> None:
+$plugin_in_test
     block = Block(text="todo", tags=[Tag(kind="note", name="mine")])
-    response = call(plugin, "POST", "tag", file=file_of(block))
-    tags = response.data["file"]["blocks"][0]["tags"]
-    assert [t["kind"] for t in tags] == ["note", "keyword"]
+    tags = plugin.tag(File(blocks=[block])).blocks[0].tags
+    assert [t.kind for t in tags] == ["note", "keyword"]
 
 
-def test_a_bad_file_is_a_422_naming_it() -> None:
-    plugin = $cls()
-    response = call(plugin, "POST", "tag", file="nope")
-    assert response.status == 422
-    assert response.error is not None
-    assert [p["field"] for p in response.error.details["problems"]] == ["file"]
+def test_a_bad_file_is_a_422_naming_it(make_instance: InstanceFactory) -> None:
+$plugin_in_test
+    with pytest.raises(ArgumentError) as raised:
+        plugin.invoke("tag", file="nope")
+    assert raised.value.status == 422
+    assert [p["field"] for p in raised.value.details["problems"]] == ["file"]
 
 
-def test_a_bad_config_is_a_config_error() -> None:
+def test_a_bad_config_is_a_config_error(make_instance: InstanceFactory) -> None:
     with pytest.raises(ConfigError, match="words"):
 $plugin_bad_config
+
+
+def test_it_is_served_over_http(dockyard_server: ServerFactory) -> None:
+    # The installed plugin, by its entry-point name, in a real `dockyard serve`.
+$serve_in_test
+$use_plugin_in_test
+    tags = plugin.tag(File(blocks=[Block(text="Ship it")])).blocks[0].tags
+    assert [t.name for t in tags] == ["ship"]
 ''',
     "README.md": """# $name
 
@@ -683,6 +714,11 @@ pip install -e .
 pip install -e ".[test]"
 pytest
 ```
+
+The tests in `tests/` use the pytest fixtures that come with Dockyard:
+`make_instance($cls, config)` makes an instance on a real, temporary store (with
+`tag(file)`, and `invoke(...)` raising typed errors), and `dockyard_server("$name")`
+starts a live `dockyard serve` with a ready `client`.
 
 ## Use
 
