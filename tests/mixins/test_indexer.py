@@ -112,6 +112,54 @@ def test_blank_text_is_a_422(packages: ModuleType, use: UseFn) -> None:
         index.invoke("index_text", text="  \n")
 
 
+def test_a_query_without_words_is_a_422(packages: ModuleType, use: UseFn) -> None:
+    index = use(packages.IndexOnly)
+    index_passages(index)
+    for query in ("", "   ", "!!!", "?\n-"):
+        with pytest.raises(ArgumentError) as caught:
+            index.invoke("search_index", query=query)
+        assert "no words" in caught.value.message
+
+
+MARKDOWN = """# Garden
+
+## Ponds
+
+Frogs spawn in shallow water each spring.
+
+## Orchard
+
+Prune the apple trees in late winter.
+"""
+
+
+def test_index_file_embeds_blocks_with_their_sections_and_skips_headings(
+    packages: ModuleType, use: UseFn
+) -> None:
+    trio = use(packages.Trio)
+    file_id = trio.invoke("import_text", text=MARKDOWN, mime_type="text/markdown")["id"]
+    blocks = trio.invoke("blockify_file", file_id=file_id)["blocks"]
+    assert len(blocks) == 5  # three headings, two paragraphs
+    assert trio.invoke("index_file", file_id=file_id)["indexed"] == 2
+    hits = trio.invoke("search_index", query="the", k=10)
+    assert [h["text"] for h in hits if not h["text"].startswith("Frogs")] == [
+        "Prune the apple trees in late winter."
+    ]
+    # "orchard" is only in the section title: the passage under it is found by it, and
+    # the text returned is the block's own (no titles added).
+    [hit] = trio.invoke("search_index", query="orchard", k=1)
+    assert hit["text"] == "Prune the apple trees in late winter."
+    assert hit["score"] > 0
+
+    # Switched off: headings are entries of their own, passages embedded alone.
+    plain = use(packages.Trio, config={"indexer": {"section_context": False}})
+    file_id = plain.invoke("import_text", text=MARKDOWN, mime_type="text/markdown")["id"]
+    plain.invoke("blockify_file", file_id=file_id)
+    assert plain.invoke("index_file", file_id=file_id)["indexed"] == 5
+    [hit] = plain.invoke("search_index", query="orchard", k=1)
+    assert hit["text"] == "## Orchard"
+
+
 def test_index_file_without_the_blockifier_is_a_clear_409(packages: ModuleType, use: UseFn) -> None:
     index = use(packages.IndexOnly)
     with pytest.raises(NotReadyError) as caught:

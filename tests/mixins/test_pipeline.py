@@ -61,7 +61,7 @@ def test_index_data_runs_blockify_and_index_as_tasks(packages: ModuleType, use: 
     file_id = returned["arguments"]["file_id"]
     task = finish(docs, returned)
     assert task.state is TaskState.SUCCEEDED, task.error
-    assert task.output == {"file_id": file_id, "indexed": 4, "embedder": "hashing-embedder"}
+    assert task.output == {"file_id": file_id, "indexed": 2, "embedder": "hashing-embedder"}
 
     status = docs.invoke("file_status", verb="GET", file_id=file_id)
     assert status["status"] == "indexed"
