@@ -14,7 +14,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -364,9 +365,12 @@ class Runtime:
                 self._forget(record)
                 try:
                     # Building is part of it: a constructor that fails must not leave
-                    # the claim standing (every later use would wait for it).
-                    live = self._build(record, cache=False)
-                    live.invocable.instance_init()
+                    # the claim standing (every later use would wait for it). The claim
+                    # is renewed while it runs: if this process dies (kill -9), the claim
+                    # lapses and the next use re-runs instance_init.
+                    with self._renewing_init_claim(record):
+                        live = self._build(record, cache=False)
+                        live.invocable.instance_init()
                 except Exception as exc:
                     error_id = uuid.uuid4().hex[:16]
                     logger.exception(
@@ -399,6 +403,31 @@ class Runtime:
                     suggestion="retry shortly",
                 )
             time.sleep(0.05)
+
+    @contextmanager
+    def _renewing_init_claim(self, record: InstanceRecord) -> Iterator[None]:
+        stop = threading.Event()
+        interval = max(self.store.init_stale_after / 4, 0.1)
+
+        def heartbeat() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.store.renew_init(record.id)
+                except Exception as exc:  # the next beat tries again
+                    logger.warning(
+                        "renewing the init claim of %s/%s failed: %s",
+                        record.workspace,
+                        record.handle,
+                        exc,
+                    )
+
+        thread = threading.Thread(target=heartbeat, name=f"dockyard-init-{record.id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def delete(self, user: str, workspace: str, instance: str) -> bool:
         """Delete an instance of ``user`` and its data; whether it existed."""

@@ -1,8 +1,9 @@
-"""Fixtures for the store tests: real databases in files, closed after each test.
+"""Fixtures for the store tests: real databases, closed after each test.
 
 Every test runs on an SQLite file under ``tmp_path``. Set ``DOCKYARD_TEST_POSTGRES_URL``
-(a database the tests may wipe) to run the tests that take ``any_store`` on PostgreSQL
-as well.
+(``postgresql+psycopg://user@host:port/db``: a database the tests may wipe) to run the
+tests that take ``any_store`` or ``any_url`` on PostgreSQL as well; ``.ci/run`` starts
+one. Under ``CI=true`` the PostgreSQL variants always run, and fail without the URL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,37 @@ from dockyard.store.schema import metadata, schema_version
 POSTGRES_ENV = "DOCKYARD_TEST_POSTGRES_URL"
 
 StoreFactory = Callable[..., Store]
+
+
+def in_ci() -> bool:
+    """Whether this is CI (``CI=true``), which must run every database's tests."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def postgres_url_or_skip() -> str:
+    """``$DOCKYARD_TEST_POSTGRES_URL``; without it the test is skipped, or fails under CI."""
+    url = os.environ.get(POSTGRES_ENV, "").strip()
+    if not url:
+        if in_ci():
+            pytest.fail(f"{POSTGRES_ENV} is not set: CI runs the PostgreSQL tests (.ci/run)")
+        pytest.skip(f"{POSTGRES_ENV} is not set (a PostgreSQL database the tests may wipe)")
+    return url
+
+
+def wipe(url: str) -> None:
+    """Drop Dockyard's tables from the database at ``url``."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            metadata.drop_all(conn)
+            schema_version.drop(conn, checkfirst=True)
+    finally:
+        engine.dispose()
+
+
+#: The databases the ``any_*`` fixtures run on: PostgreSQL when configured, and always
+#: under CI (where a missing URL is a failure, not a skip).
+DATABASES = ["sqlite", "postgresql"] if os.environ.get(POSTGRES_ENV) or in_ci() else ["sqlite"]
 
 
 @pytest.fixture
@@ -45,25 +77,22 @@ def store(make_store: StoreFactory) -> Store:
     return make_store()
 
 
-def _wipe(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            metadata.drop_all(conn)
-            schema_version.drop(conn, checkfirst=True)
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"] if os.environ.get(POSTGRES_ENV) else ["sqlite"])
-def any_store(request: pytest.FixtureRequest, make_store: StoreFactory) -> Store:
-    """A fresh store on each database available: SQLite always, PostgreSQL when
-    ``DOCKYARD_TEST_POSTGRES_URL`` is set (its Dockyard tables are dropped first)."""
+@pytest.fixture(params=DATABASES)
+def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database, for each database available: an SQLite file
+    (``tmp_path/dockyard.db``, the default of `make_store`) and PostgreSQL (its Dockyard
+    tables dropped first)."""
     if request.param == "sqlite":
-        return make_store()
-    url = os.environ[POSTGRES_ENV]
-    _wipe(url)
-    return make_store(url)
+        return f"sqlite:///{tmp_path / 'dockyard.db'}"
+    url = postgres_url_or_skip()
+    wipe(url)
+    return url
+
+
+@pytest.fixture
+def any_store(any_url: str, make_store: StoreFactory) -> Store:
+    """A fresh store on each database available (see `any_url`)."""
+    return make_store(any_url)
 
 
 @pytest.fixture

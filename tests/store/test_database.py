@@ -55,6 +55,44 @@ def test_fast_path_reads_and_writes(store: Store) -> None:
     assert db.fetch_all(_USER_BY_HANDLE, {"h": "alice"}) == [(alice.id, "alice")]
 
 
+def test_single_statements_commit_alone_and_leave_transactions_to_the_rest(
+    store: Store, instance: InstanceRecord
+) -> None:
+    # Elsewhere than SQLite the fast path runs in the driver's autocommit (one round
+    # trip a statement, not BEGIN + statement + COMMIT), and gives pooled connections
+    # back in transaction mode: transactions that fail still roll back.
+    db = store._db
+    data = store.storage(instance.id)
+    data.set("a", 1)  # Database.execute, on a pooled connection
+    assert data.items() == [("a", 1)]  # Database.fetch_all, likewise
+    assert data.get("a") == 1  # Database.fetch_one, on this thread's read connection
+
+    def write_then_fail() -> None:
+        with db.write() as conn:
+            conn.execute(insert(storage), row(instance, "b", "2"))
+            raise RuntimeError("abort")
+
+    def transact_then_fail() -> None:
+        with db.transaction() as transaction:
+            transaction.execute(insert(storage), row(instance, "c", "3"))
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError, match="abort"):
+        write_then_fail()
+    with pytest.raises(RuntimeError, match="abort"):
+        transact_then_fail()
+    assert data.items() == [("a", 1)]
+    if store.engine.dialect.name == "sqlite":
+        return
+    assert db._read_connection().dbapi_connection.autocommit is True
+    pooled = [store.engine.raw_connection() for _ in range(3)]
+    try:
+        assert [conn.dbapi_connection.autocommit for conn in pooled] == [False] * 3
+    finally:
+        for conn in pooled:
+            conn.close()
+
+
 def test_transaction_rolls_back_on_error(store: Store, instance: InstanceRecord) -> None:
     db = store._db
     add = insert(storage).values(

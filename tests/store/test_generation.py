@@ -124,38 +124,53 @@ def test_cache_memory_is_bounded(tmp_path: Path) -> None:
 # --- the store's caches, across processes -----------------------------------------------------
 
 
-def _in_another_process(db: Path, code: str) -> None:
-    script = f"from dockyard.store import Store\nstore = Store('sqlite:///{db}')\n" + code
+def _in_another_process(url: str, code: str) -> None:
+    script = f"from dockyard.store import Store\nstore = Store({url!r})\n" + code
     subprocess.run([sys.executable, "-c", script], check=True)
 
 
 def test_revocation_in_another_process_takes_effect_at_the_next_request(
-    make_store: StoreFactory, tmp_path: Path
+    make_store: StoreFactory, any_url: str
 ) -> None:
-    store = make_store()
+    store = make_store(any_url)
     store.ensure_user("alice")
     record, key = store.create_key("alice")
-    for _ in range(3):  # cached from the second call on
+    for _ in range(3):  # cached from the second call on (where caching is on)
         assert store.authenticate(key) is not None
-    _in_another_process(tmp_path / "dockyard.db", f"store.revoke_key('alice', {record.id})")
+    _in_another_process(any_url, f"store.revoke_key('alice', {record.id})")
     assert store.authenticate(key) is None
 
 
 def test_deletion_in_another_process_is_seen_at_the_next_check(
-    make_store: StoreFactory, tmp_path: Path
+    make_store: StoreFactory, any_url: str
 ) -> None:
-    store = make_store()
+    store = make_store(any_url)
     store.ensure_user("alice")
     record = store.create_instance(
         owner="alice", workspace="w", handle="inst", package="p", version="1", config={}
     )
     for _ in range(3):
         assert store.instance_exists(record.id)
-    _in_another_process(tmp_path / "dockyard.db", "store.delete_instance('alice', 'w', 'inst')")
+    _in_another_process(any_url, "store.delete_instance('alice', 'w', 'inst')")
     assert not store.instance_exists(record.id)
 
 
-def test_cached_answers_do_not_outlive_a_revocation_in_this_process(store: Store) -> None:
+def test_caching_is_off_where_no_shared_counter_can_reach_every_process(
+    any_store: Store,
+) -> None:
+    # A database server is reached from other machines: no file can carry the counter
+    # to them, so every check asks the database (exact, at one indexed lookup).
+    sqlite = any_store.engine.dialect.name == "sqlite"
+    assert (any_store._generation.current() is not None) is sqlite
+    any_store.ensure_user("alice")
+    _, key = any_store.create_key("alice")
+    assert any_store.authenticate(key) is not None
+    assert any_store.authenticate(key) is not None
+    assert bool(any_store._users_by_key._entries) is sqlite
+
+
+def test_cached_answers_do_not_outlive_a_revocation_in_this_process(any_store: Store) -> None:
+    store = any_store
     store.ensure_user("alice")
     record, key = store.create_key("alice")
     _, other = store.create_key("alice")
@@ -166,7 +181,8 @@ def test_cached_answers_do_not_outlive_a_revocation_in_this_process(store: Store
     assert store.authenticate(other) is not None  # the other key is re-read, still live
 
 
-def test_unknown_keys_are_not_cached(store: Store) -> None:
+def test_unknown_keys_are_not_cached(any_store: Store) -> None:
+    store = any_store
     store.ensure_user("alice")
     assert store.authenticate("dk_" + "a" * 43) is None
     assert store.authenticate("dk_" + "a" * 43) is None

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,14 +89,19 @@ def test_create_key_and_authenticate(any_store: Store, alice: str) -> None:
     assert user == any_store.get_user("alice")
 
 
-def test_only_the_hash_is_stored(store: Store, tmp_path: Path) -> None:
-    store.ensure_user("alice")
-    record, plaintext = store.create_key("alice")
-    # Read every column of every row of the raw table, with no SQLAlchemy in between.
-    with sqlite3.connect(tmp_path / "dockyard.db") as raw:
-        rows = raw.execute("SELECT * FROM dockyard_api_keys").fetchall()
-        columns = [c[1] for c in raw.execute("PRAGMA table_info(dockyard_api_keys)")]
-    raw.close()
+def test_only_the_hash_is_stored(any_store: Store) -> None:
+    any_store.ensure_user("alice")
+    record, plaintext = any_store.create_key("alice")
+    # Read every column of every row of the raw table through the driver alone.
+    raw = any_store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT * FROM dockyard_api_keys")
+        rows = cursor.fetchall()
+        columns = [c[0] for c in cursor.description]
+        cursor.close()
+    finally:
+        raw.close()
     [row] = rows
     stored = dict(zip(columns, row, strict=True))
     assert plaintext not in map(str, row)
@@ -108,8 +111,9 @@ def test_only_the_hash_is_stored(store: Store, tmp_path: Path) -> None:
 
 
 def test_authenticate_uses_constant_time_compare(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = any_store
     store.ensure_user("alice")
     _, plaintext = store.create_key("alice")
     seen: list[tuple[str, str]] = []

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Connection
 
 import dockyard.store.schema as schema
@@ -16,23 +15,33 @@ from dockyard.store import SchemaVersionError, Store, StoreError, register_migra
 from dockyard.store.schema import UTCDateTime, as_utc, metadata
 
 
-def raw(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Run SQL on the database file with the sqlite3 module alone."""
-    connection = sqlite3.connect(path)
+def raw(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run SQL on the database at ``url`` in a transaction of its own (no Store)."""
+    engine = create_engine(url)
     try:
-        with connection:
-            return connection.execute(sql, args).fetchall()
+        with engine.begin() as conn:
+            result = conn.exec_driver_sql(sql)
+            return [tuple(row) for row in result] if result.returns_rows else []
     finally:
-        connection.close()
+        engine.dispose()
 
 
-def columns(path: Path, table: str) -> list[str]:
-    return [row[1] for row in raw(path, f"PRAGMA table_info({table})")]
+def columns(url: str, table: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [column["name"] for column in inspect(conn).get_columns(table)]
+    finally:
+        engine.dispose()
 
 
-@pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    return tmp_path / "dockyard.db"
+def tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
 
 
 #: The schema version of this code; the tests below pretend to be one or two later.
@@ -49,27 +58,26 @@ def future(monkeypatch: pytest.MonkeyPatch) -> dict[int, schema.Migration]:
 
 
 def test_new_database_gets_every_table_and_the_current_version(
-    make_store: Any, db_file: Path
+    make_store: Any, any_url: str
 ) -> None:
-    store = make_store()
+    store = make_store(any_url)
     assert store.schema_version == schema.SCHEMA_VERSION == N
-    assert raw(db_file, "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
-    tables = {row[0] for row in raw(db_file, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert set(metadata.tables) <= tables
+    assert raw(any_url, "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
+    assert set(metadata.tables) <= tables(any_url)
     assert all(name.startswith("dockyard_") for name in metadata.tables)
 
 
-def test_reopening_keeps_the_version_row(make_store: Any, db_file: Path) -> None:
-    make_store().close()
-    make_store().close()
-    assert raw(db_file, "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
+def test_reopening_keeps_the_version_row(make_store: Any, any_url: str) -> None:
+    make_store(any_url).close()
+    make_store(any_url).close()
+    assert raw(any_url, "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
 
 
-def test_newer_database_is_refused(make_store: Any, db_file: Path) -> None:
-    make_store().close()
-    raw(db_file, f"UPDATE dockyard_schema_version SET version = {N + 1}")
+def test_newer_database_is_refused(make_store: Any, any_url: str) -> None:
+    make_store(any_url).close()
+    raw(any_url, f"UPDATE dockyard_schema_version SET version = {N + 1}")
     with pytest.raises(SchemaVersionError) as raised:
-        make_store()
+        make_store(any_url)
     error = raised.value
     assert error.message == (
         f"database schema {N + 1} is newer than this Dockyard ({N}); upgrade dockyard"
@@ -77,15 +85,15 @@ def test_newer_database_is_refused(make_store: Any, db_file: Path) -> None:
     assert isinstance(error, StoreError)
     assert error.status == 500
     assert "pip install --upgrade dockyard" in (error.suggestion or "")
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
+    assert raw(any_url, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
 
 
 def test_registered_migration_runs_on_an_older_database(
-    make_store: Any, db_file: Path, future: dict[int, schema.Migration]
+    make_store: Any, any_url: str, future: dict[int, schema.Migration]
 ) -> None:
-    with Store(f"sqlite:///{db_file}", home=None) as old:
+    with Store(any_url) as old:
         assert old.schema_version == N + 1  # a new database is made at the current version...
-    raw(db_file, f"UPDATE dockyard_schema_version SET version = {N}")  # ...so make it old
+    raw(any_url, f"UPDATE dockyard_schema_version SET version = {N}")  # ...so make it old
     ran: list[int] = []
 
     @register_migration(N + 1)
@@ -94,27 +102,27 @@ def test_registered_migration_runs_on_an_older_database(
         conn.exec_driver_sql("ALTER TABLE dockyard_instances ADD COLUMN labels TEXT")
 
     assert future == {N + 1: add_labels}
-    store = make_store()
+    store = make_store(any_url)
     assert store.schema_version == N + 1
     assert ran == [1]
-    assert "labels" in columns(db_file, "dockyard_instances")
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
-    make_store()  # at version N + 1 already: nothing runs again
+    assert "labels" in columns(any_url, "dockyard_instances")
+    assert raw(any_url, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
+    make_store(any_url)  # at version N + 1 already: nothing runs again
     assert ran == [1]
 
 
 def test_new_database_is_created_at_the_current_version_without_migrating(
-    make_store: Any, db_file: Path, future: dict[int, schema.Migration]
+    make_store: Any, any_url: str, future: dict[int, schema.Migration]
 ) -> None:
     future[N + 1] = lambda conn: pytest.fail("a new database needs no migration")
-    assert make_store().schema_version == N + 1
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
+    assert make_store(any_url).schema_version == N + 1
+    assert raw(any_url, "SELECT version FROM dockyard_schema_version") == [(N + 1,)]
 
 
 def test_failing_migration_changes_nothing(
-    make_store: Any, db_file: Path, monkeypatch: pytest.MonkeyPatch
+    make_store: Any, any_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_store().close()
+    make_store(any_url).close()
     monkeypatch.setattr(schema, "SCHEMA_VERSION", N + 2)
 
     def add_column(conn: Connection) -> None:
@@ -126,35 +134,35 @@ def test_failing_migration_changes_nothing(
 
     monkeypatch.setattr(schema, "MIGRATIONS", {N + 1: add_column, N + 2: broken})
     with pytest.raises(RuntimeError, match="the last migration is broken"):
-        make_store()
+        make_store(any_url)
     # All or nothing: migration N + 1 rolled back with N + 2, DDL included.
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N,)]
-    assert not {"labels", "other"} & set(columns(db_file, "dockyard_instances"))
+    assert raw(any_url, "SELECT version FROM dockyard_schema_version") == [(N,)]
+    assert not {"labels", "other"} & set(columns(any_url, "dockyard_instances"))
 
 
 def test_missing_migration_is_a_clear_error(
-    make_store: Any, db_file: Path, monkeypatch: pytest.MonkeyPatch
+    make_store: Any, any_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_store().close()
+    make_store(any_url).close()
     monkeypatch.setattr(schema, "SCHEMA_VERSION", N + 2)
     monkeypatch.setattr(schema, "MIGRATIONS", {N + 1: lambda conn: None})
     with pytest.raises(
         SchemaVersionError, match=f"no migration from database schema {N + 1} to {N + 2}"
     ):
-        make_store()
-    assert raw(db_file, "SELECT version FROM dockyard_schema_version") == [(N,)]
+        make_store(any_url)
+    assert raw(any_url, "SELECT version FROM dockyard_schema_version") == [(N,)]
 
 
-def test_schema_1_databases_get_the_task_tables(make_store: Any, db_file: Path) -> None:
+def test_schema_1_databases_get_the_task_tables(make_store: Any, any_url: str) -> None:
     # A database as schema 1 left it: no task tables.
-    make_store().close()
-    raw(db_file, "DROP TABLE dockyard_task_deps")
-    raw(db_file, "DROP TABLE dockyard_tasks")
-    raw(db_file, "UPDATE dockyard_schema_version SET version = 1")
-    store = make_store()
+    make_store(any_url).close()
+    raw(any_url, "DROP TABLE dockyard_task_deps")
+    raw(any_url, "DROP TABLE dockyard_tasks")
+    raw(any_url, "UPDATE dockyard_schema_version SET version = 1")
+    store = make_store(any_url)
     assert store.schema_version == N
-    assert "pending" in columns(db_file, "dockyard_tasks")
-    assert "depends_on_seq" in columns(db_file, "dockyard_task_deps")
+    assert "pending" in columns(any_url, "dockyard_tasks")
+    assert "depends_on_seq" in columns(any_url, "dockyard_task_deps")
     assert store.tasks.counts()["waiting"] == 0
 
 
@@ -166,8 +174,8 @@ def test_register_migration_validates(future: dict[int, schema.Migration]) -> No
         register_migration(2)(lambda conn: None)
 
 
-def test_processes_starting_together_create_the_schema_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'race.db'}"
+def test_processes_starting_together_create_the_schema_once(any_url: str) -> None:
+    url = any_url
     start = threading.Barrier(6)
     stores: list[Store] = []
     errors: list[BaseException] = []
@@ -188,7 +196,7 @@ def test_processes_starting_together_create_the_schema_once(tmp_path: Path) -> N
         store.close()
     assert errors == []
     assert len(stores) == 6
-    assert raw(tmp_path / "race.db", "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
+    assert raw(url, "SELECT id, version FROM dockyard_schema_version") == [(1, N)]
 
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(store: Store) -> None:

@@ -137,9 +137,9 @@ def test_key_length_is_limited_with_a_clear_error(data: InstanceStorage) -> None
         data.set("k" * (MAX_KEY_LENGTH + 1), 1)
 
 
-def test_storage_of_unknown_instance_is_404(store: Store) -> None:
+def test_storage_of_unknown_instance_is_404(any_store: Store) -> None:
     with pytest.raises(InstanceNotFoundError) as raised:
-        store.storage(12345)
+        any_store.storage(12345)
     assert raised.value.status == 404
     assert isinstance(raised.value, LookupError)
 
@@ -394,8 +394,8 @@ def test_update_is_atomic_across_processes(
 # --- persistence ------------------------------------------------------------------------------
 
 
-def test_data_survives_reopening_the_store(make_store: Any, tmp_path: Path) -> None:
-    first = make_store()
+def test_data_survives_reopening_the_store(make_store: Any, any_url: str) -> None:
+    first = make_store(any_url)
     first.ensure_user("alice")
     record = first.create_instance(
         owner="alice", workspace="ws", handle="one", package="pkg", version="1.0", config={}
@@ -404,7 +404,7 @@ def test_data_survives_reopening_the_store(make_store: Any, tmp_path: Path) -> N
     first.storage(record.id).namespace("ns").update("n", lambda n: n + 1, 0)
     first.close()
 
-    second = make_store()
+    second = make_store(any_url)
     again = second.get_instance("ws", "one")
     assert again is not None
     assert again.id == record.id

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timezone
 from pathlib import Path
@@ -336,16 +337,32 @@ def test_exactly_one_of_many_concurrent_claimers_wins(users: Store) -> None:
     assert results.count(False) == 7
 
 
-def test_stale_initializing_claim_is_taken_over(make_store: Any) -> None:
-    store = make_store(init_stale_after=300)
+def test_stale_initializing_claim_is_taken_over(make_store: Any, any_url: str) -> None:
+    store = make_store(any_url, init_stale_after=300)
     store.ensure_user("alice")
     record = create(store)
     assert store.claim_init(record.id)
     assert store.claim_init(record.id) is False  # fresh claim: wait for it
     assert store.claim_init(record.id, stale_after=0) is True  # presumed dead: take over
     assert store.claim_init(record.id) is False
-    impatient = make_store(init_stale_after=0)
+    impatient = make_store(any_url, init_stale_after=0)
     assert impatient.claim_init(record.id) is True
+
+
+def test_a_renewed_claim_is_not_stale(users: Store) -> None:
+    record = create(users)
+    assert users.renew_init(record.id) is False  # pending: nothing to renew
+    assert users.claim_init(record.id)
+    time.sleep(0.5)
+    assert users.renew_init(record.id) is True
+    # Claimed 0.5 s ago, but renewed just now: not stale after 0.4 s.
+    assert users.claim_init(record.id, stale_after=0.4) is False
+    time.sleep(0.5)
+    assert users.claim_init(record.id, stale_after=0.4) is True  # not renewed since
+    users.finish_init(record.id, None)
+    assert users.renew_init(record.id) is False  # ready: nothing to renew
+    assert users.get_instance_by_id(record.id).init_state == "ready"  # type: ignore[union-attr]
+    assert users.renew_init(424242) is False
 
 
 def test_claim_and_finish_unknown_instance_is_404(users: Store) -> None:
@@ -361,24 +378,27 @@ def test_claim_and_finish_unknown_instance_is_404(users: Store) -> None:
 # --- lifetime ---------------------------------------------------------------------------------
 
 
-def test_everything_survives_reopening(make_store: Any) -> None:
-    first = make_store()
+def test_everything_survives_reopening(make_store: Any, any_url: str) -> None:
+    first = make_store(any_url)
     first.ensure_user("alice")
     _, key = first.create_key("alice", "k")
     record = create(first, config={"a": 1})
     first.claim_init(record.id)
     ready = first.finish_init(record.id, None)
     first.close()
-    with make_store() as second:
+    with make_store(any_url) as second:
         assert second.get_instance("ws", "one") == ready
         assert second.authenticate(key) == second.get_user("alice")
         assert [k.name for k in second.list_keys("alice")] == ["k"]
 
 
-def test_store_is_usable_after_close(store: Store) -> None:
-    store.ensure_user("alice")
-    store.close()
-    assert store.get_user("alice") is not None
+def test_store_is_usable_after_close(any_store: Store) -> None:
+    any_store.ensure_user("alice")
+    any_store.authenticate(any_store.create_key("alice")[1])  # opens a read connection
+    any_store.close()
+    assert any_store.get_user("alice") is not None
+    _, key = any_store.create_key("alice")
+    assert any_store.authenticate(key) == any_store.get_user("alice")
 
 
 def test_repr_hides_the_password() -> None:
@@ -390,8 +410,8 @@ def test_repr_hides_the_password() -> None:
     assert Database.__doc__
 
 
-def test_instance_exists_follows_deletion_and_ids_are_not_reused(tmp_path: Path) -> None:
-    with Store(home=tmp_path) as store:
+def test_instance_exists_follows_deletion_and_ids_are_not_reused(any_url: str) -> None:
+    with Store(any_url) as store:
         store.ensure_user("ann")
         first = store.create_instance(
             owner="ann", workspace="w", handle="i", package="p", version="1", config={}

@@ -211,6 +211,53 @@ def test_claim_and_succeed_record_the_time_they_happen(
     assert claimed[0].started_at >= released
 
 
+def test_a_dependent_never_starts_before_what_it_waited_on_finished(
+    any_store: Store, queue: TaskQueue, instance: InstanceRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression (PostgreSQL, where no write lock orders transactions): a claim read the
+    # clock, a success committed after that reading and released a dependent, and the
+    # claim's query then found the dependent: it started "before" its dependency finished.
+    if any_store.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite's write lock serializes the two (see the test above)")
+    first = add(queue, instance)
+    dependent = add(queue, instance, wait_on=[first])
+    running = claim(queue)
+    assert running is not None
+    assert running.id == first.id
+
+    import dockyard.store.tasks as tasks_module
+
+    real_now = tasks_module._now
+    read = threading.Event()  # the claimer has read the clock once...
+    go_on = threading.Event()  # ...and waits here until the success is committed
+    claimer: list[threading.Thread] = []
+
+    def slow_clock() -> datetime:
+        value = real_now()
+        if claimer and threading.current_thread() is claimer[0] and not read.is_set():
+            read.set()
+            assert go_on.wait(30)
+        return value
+
+    monkeypatch.setattr(tasks_module, "_now", slow_clock)
+    claimed: list[TaskRecord | None] = []
+    thread = threading.Thread(target=lambda: claimed.append(claim(queue, "w2")))
+    claimer.append(thread)
+    thread.start()
+    assert read.wait(30)
+    assert queue.succeed(running, "done", "text/plain")
+    go_on.set()
+    thread.join(30)
+    finished = queue.get(first.id).finished_at
+    assert claimed
+    assert claimed[0] is not None
+    assert claimed[0].id == dependent.id
+    assert finished is not None
+    assert claimed[0].started_at is not None
+    assert claimed[0].started_at >= finished
+    assert queue.get(dependent.id).started_at == claimed[0].started_at
+
+
 def test_a_claimed_task_is_running_with_a_lease(queue: TaskQueue, instance: InstanceRecord) -> None:
     task = add(queue, instance)
     before = now()

@@ -60,8 +60,11 @@ from dockyard.store.tasks import TaskQueue
 __all__ = ["DEFAULT_INIT_STALE_AFTER", "Store"]
 
 #: Seconds after which an "initializing" claim is presumed abandoned (its process died)
-#: and may be taken over by the next `Store.claim_init`.
-DEFAULT_INIT_STALE_AFTER: Final = 300.0
+#: and may be taken over by the next `Store.claim_init`. A live claimer renews its claim
+#: (`Store.renew_init`) well within this (the runtime: every quarter of it) for as long
+#: as its ``instance_init`` runs, so a long init is never taken over, and a killed one is
+#: re-run this long after its process died.
+DEFAULT_INIT_STALE_AFTER: Final = 20.0
 
 # Retries of an operation whose unique key was taken by a concurrent transaction between
 # our read and our write (never on SQLite, where writers are serialized), or whose new
@@ -190,6 +193,11 @@ _CLAIM = (
         updated_at=bindparam("b_updated"),
     )
 )
+_RENEW = (
+    update(instances)
+    .where(instances.c.id == bindparam("b_id"), instances.c.init_state == "initializing")
+    .values(init_claimed_at=bindparam("b_claimed"))
+)
 _FINISH = (
     update(instances)
     .where(instances.c.id == bindparam("b_id"))
@@ -251,8 +259,8 @@ class Store:
         SQLite file ``dockyard.db`` in ``home``.
     :param home: the Dockyard home directory (default ``$DOCKYARD_HOME``, else
         ``./.dockyard``), created with mode 0700 if missing. Ignored when a URL is given.
-    :param init_stale_after: seconds after which an ``initializing`` claim is presumed
-        abandoned (see `claim_init`).
+    :param init_stale_after: seconds after which an ``initializing`` claim not renewed
+        since is presumed abandoned (see `claim_init` and `renew_init`).
     :raises StoreError: the URL is invalid, its driver is missing, the database cannot be
         opened, or its schema is newer than this Dockyard (`SchemaVersionError`).
 
@@ -634,8 +642,8 @@ class Store:
 
         Atomic: of any number of concurrent claimers, exactly one gets True. Claimable are
         instances ``pending`` or ``failed`` (a retry), and ``initializing`` ones whose
-        claim is older than ``stale_after`` seconds (default `init_stale_after`): their
-        claimer is presumed dead.
+        claim was neither taken nor renewed (`renew_init`) in the last ``stale_after``
+        seconds (default `init_stale_after`): their claimer is presumed dead.
 
         :raises InstanceNotFoundError: no instance has this id.
         """
@@ -654,6 +662,14 @@ class Store:
             if conn.execute(_INSTANCE_EXISTS, {"b_id": instance_id}).first() is None:
                 raise InstanceNotFoundError(instance_id)
         return False
+
+    def renew_init(self, instance_id: int) -> bool:
+        """Renew the ``initializing`` claim of an instance (its claimer's heartbeat): it
+        is taken over only `init_stale_after` seconds after the last renewal. False if the
+        instance is not initializing (any more)."""
+        params = {"b_id": instance_id, "b_claimed": _now()}
+        with self._db.engine.begin() as conn:
+            return conn.execute(_RENEW, params).rowcount == 1
 
     def finish_init(self, instance_id: int, error: str | None) -> InstanceRecord:
         """Record the outcome of ``instance_init``: ``ready`` when ``error`` is None,

@@ -396,11 +396,14 @@ class TaskQueue:
             # The clock is read holding the write lock: times recorded are when it
             # happened, not when it began waiting for the lock (a dependent's started_at
             # could otherwise precede the finished_at of what it waited on).
-            now = _now()
-            lease = now + timedelta(seconds=lease_seconds)
-            rows = conn.execute(due, {"b_now": now, "b_limit": limit}).all()
+            rows = conn.execute(due, {"b_now": _now(), "b_limit": limit}).all()
             if not rows:
                 return []
+            # ...and read again once the due tasks are found: where no write lock orders
+            # transactions (PostgreSQL), the commit that released a task may have come
+            # after the first reading (the query sees every commit before it ran).
+            now = _now()
+            lease = now + timedelta(seconds=lease_seconds)
             conn.execute(
                 _CLAIM,
                 {
@@ -428,11 +431,11 @@ class TaskQueue:
         already ran, runs, was cancelled or is not due yet claims nothing."""
         due = _DUE_ONE if self._db.dialect == "sqlite" else _DUE_ONE_LOCKED
         with self._db.write() as conn:
-            now = _now()  # holding the write lock (see claim)
-            lease = now + timedelta(seconds=lease_seconds)
-            row = conn.execute(due, {"b_id": task_id, "b_now": now}).first()
+            row = conn.execute(due, {"b_id": task_id, "b_now": _now()}).first()
             if row is None:
                 return None
+            now = _now()  # holding the write lock, after the query (see claim)
+            lease = now + timedelta(seconds=lease_seconds)
             conn.execute(
                 _CLAIM_ONE,
                 {"b_seq": row.seq, "b_worker": worker, "b_lease": lease, "b_now": now},
