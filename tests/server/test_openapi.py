@@ -172,7 +172,7 @@ def test_the_task_routes_are_documented(hello_doc: dict[str, Any]) -> None:
     assert "say_hello" in request["properties"]["method"]["examples"]
     assert "__dir__" not in request["properties"]["method"]["examples"]
     for path, verb, statuses in [
-        ("/__tasks__", "post", {"200", "400", "401", "404", "422"}),
+        ("/__tasks__", "post", {"200", "400", "401", "404", "405", "413", "422"}),
         ("/__tasks__/{task_id}", "get", {"200", "401", "404"}),
         ("/__tasks__/{task_id}/cancel", "post", {"200", "401", "404", "409"}),
     ]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import math
+import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,12 +27,14 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from dockyard.core.errors import ArgumentError
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "ArgSpec",
     "ArgumentValidator",
     "ModelArgumentValidator",
     "build_arguments",
     "class_namespace",
     "describe_type",
+    "json_text_problem",
     "jsonable_default",
 ]
 
@@ -153,6 +157,50 @@ def _short(value: Any) -> str:
 
 _NOT_JSON: Any = object()
 
+#: How deep JSON arguments may nest (lists and objects in one another). Deeper values
+#: are refused where they come in: past 254 levels pydantic cannot serialize them back
+#: (a stored value would break every later read), and past about 1,000 they overflow
+#: the interpreter's stack.
+MAX_JSON_DEPTH = 100
+
+# What in JSON text may decode to something that is no JSON value in Python: a \uD800
+# escape (a lone surrogate: no Unicode text, so no UTF-8 to store or send), a number
+# past a float's range (1e999 decodes to inf).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_HUGE_NUMBER = re.compile(rb"[eE]\+?0*[0-9]{3}|[0-9]{300}")
+
+
+def json_text_problem(value: Any, text: str | bytes) -> str | None:
+    """Why ``value``, decoded from the JSON ``text``, cannot be taken as arguments (nested
+    more than `MAX_JSON_DEPTH` deep, a string that is no Unicode text, an infinite number),
+    or None. Scans of the text rule out nearly everything at C speed; only a suspect value
+    is walked (iteratively: no depth overflows the stack here).
+    """
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    deep = raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
+    strings = _SURROGATE_ESCAPE.search(raw) is not None
+    numbers = _HUGE_NUMBER.search(raw) is not None
+    if not (deep or strings or numbers):
+        return None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                return f"nests lists and objects more than {MAX_JSON_DEPTH} levels deep"
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+        elif strings and isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds a string with a lone surrogate (\\uD800-\\uDFFF): not Unicode text"
+        elif numbers and isinstance(item, float) and not math.isfinite(item):
+            return "holds a number too large for a float"
+    return None
+
 
 def _json_text(value: Any) -> Any:
     """The value a string holds as JSON text, if it is a non-string JSON value; else
@@ -161,7 +209,9 @@ def _json_text(value: Any) -> Any:
         return _NOT_JSON
     try:
         decoded = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+    if json_text_problem(decoded, value) is not None:
         return _NOT_JSON
     return _NOT_JSON if isinstance(decoded, str) else decoded
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json as _json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,12 +163,28 @@ class InvocableResponse:
             return self.data
         if self._text:
             return str(self.data).encode()
-        return _json.dumps(self.data).encode()
+        try:
+            return _json.dumps(self.data, allow_nan=False).encode()
+        except ValueError:
+            # NaN and the infinities are not JSON: they are sent as null, as pydantic
+            # and JavaScript's JSON.stringify send them.
+            return _json.dumps(_finite(self.data), allow_nan=False).encode()
 
     def __repr__(self) -> str:
         if self.error is not None:
             return f"<InvocableResponse {self.status} error={self.error.code!r}>"
         return f"<InvocableResponse {self.status} {self.mime_type} {self.data!r:.60}>"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` (JSON data) with every NaN or infinite float replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _read_bytes(value: Any) -> bytes:

@@ -32,6 +32,7 @@ from dockyard.core.response import InvocableResponse
 from dockyard.core.routes import Verb, get, normalize_path, post
 from dockyard.core.spec import MethodSpec, PackageSpec, qualified_name
 from dockyard.core.storage import KeyValueStorage
+from dockyard.core.task import MAX_DELAY_MS
 
 if TYPE_CHECKING:
     import pluggy
@@ -172,11 +173,13 @@ class Invocable(metaclass=_InvocableMeta):
         if spec_method is None:
             raise self._miss(self.spec, parsed_verb, path)
         if delay_ms is not None and (
-            isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or delay_ms < 0
+            isinstance(delay_ms, bool)
+            or not isinstance(delay_ms, int)
+            or not 0 <= delay_ms <= MAX_DELAY_MS
         ):
             raise ArgumentError(
                 f"invoke_later({method!r}): delay_ms must be a non-negative integer of "
-                f"milliseconds, not {delay_ms!r}",
+                f"milliseconds, at most {MAX_DELAY_MS} (ten years), not {delay_ms!r}",
                 suggestion="pass e.g. delay_ms=1500, or leave it out to run as soon as possible",
             )
         given = dict(arguments or {})
@@ -187,7 +190,17 @@ class Invocable(metaclass=_InvocableMeta):
                 f"route {parsed_verb.value} {path} has retries={retries!r}: give a "
                 "non-negative integer in its decorator, e.g. @post('x', retries=3)"
             )
-        wait_on = [t if isinstance(t, str) else t.id for t in (wait_on_tasks or [])]
+        wait_on: list[str] = []
+        for waited in wait_on_tasks or []:
+            task_id = waited if isinstance(waited, str) else getattr(waited, "id", None)
+            if isinstance(task_id, str):
+                wait_on.append(task_id)
+                continue
+            raise ArgumentError(
+                f"invoke_later({method!r}): wait_on_tasks must be tasks or task ids (str), "
+                f"not {wait_on_tasks!r}",
+                suggestion="pass the tasks invoke_later returned, or their ids",
+            )
         return scheduler.schedule(
             verb=parsed_verb.value,
             method=path,

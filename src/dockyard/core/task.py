@@ -18,7 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from dockyard.core.errors import DockyardError
 
-__all__ = ["Task", "TaskError", "TaskLookup", "TaskScheduler", "TaskState", "TaskWaitTimeout"]
+__all__ = [
+    "MAX_DELAY_MS",
+    "Task",
+    "TaskError",
+    "TaskLookup",
+    "TaskScheduler",
+    "TaskState",
+    "TaskWaitTimeout",
+]
+
+#: The longest ``delay_ms`` a task may be scheduled with: ten years (a run-after time
+#: must stay a date the store can hold).
+MAX_DELAY_MS = 10 * 365 * 24 * 60 * 60 * 1000
 
 
 class TaskState(str, enum.Enum):

@@ -11,14 +11,23 @@ URLs::
     GET|POST /<workspace>/<instance>/<method>          invoke (GET: query; POST: query <
                                                        form < JSON, merged)
     GET  /<workspace>/<instance>/__openapi__           OpenAPI 3.1 of the instance
+    GET  /<workspace>/<instance>/__docs__              API explorer page (see explorer.py)
+    GET  /<workspace>/<instance>/__docs__/spec         what the page shows (masked __dir__)
+    GET  /__static__/<name>                            the page's script and style (public)
     POST /<workspace>/<instance>/__tasks__             invoke_later: schedule a task
     GET  /<workspace>/<instance>/__tasks__/<id>        a task of the instance
     POST /<workspace>/<instance>/__tasks__/<id>/cancel cancel a waiting task
 
-``Authorization: Bearer <key>`` is required everywhere except ``/__health__`` and
-routes declared ``public=True``. Success bodies are the unwrapped data with its
+``Authorization: Bearer <key>`` is required everywhere except ``/__health__``, the
+explorer's page and static files (they hold no instance data), and routes declared
+``public=True``. Success bodies are the unwrapped data with its
 Content-Type; errors are ``{"error": {"code", "message", "suggestion", "details"}}``
 with the status that fits (400, 401, 404, 405, 409, 413, 422, 500 with an error id).
+A 401 carries ``WWW-Authenticate: Bearer``, a 405 the verbs the route answers in
+``Allow`` (HEAD is answered as GET, without the body). A JSON body must be JSON as RFC
+8259 has it (no ``NaN``), hold Unicode text and finite numbers, and nest at most
+``MAX_JSON_DEPTH`` levels; else it is a 400. A body past ``max_body`` is a 413, chunked
+or not.
 
 Invocations take a fast path: a WSGI middleware (``app.wsgi_app``, the way Flask's docs
 add middleware) answers ``/<workspace>/<instance>/<method>`` with the same handler the
@@ -41,15 +50,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from flask import Flask, Response, request, signals
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
+from werkzeug.wsgi import LimitedStream
 
 from dockyard import __version__
+from dockyard.core.arguments import MAX_JSON_DEPTH, json_text_problem
 from dockyard.core.errors import DockyardError, InternalError
 from dockyard.core.response import InvocableResponse, MimeTypes
 from dockyard.core.task import Task
 from dockyard.runtime import InstanceNotFoundError, Runtime
+from dockyard.server.explorer import register_explorer
 from dockyard.server.openapi import openapi_document
 from dockyard.store import InstanceRecord, User
 
@@ -58,6 +71,8 @@ __all__ = ["DEFAULT_MAX_BODY", "create_app", "record_to_dict"]
 logger = logging.getLogger("dockyard.server")
 
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Routes of the server under every instance's base URL (not the package's).
+_SERVER_PATHS = frozenset({"__openapi__", "__tasks__"})
 
 #: Request bodies above this many bytes are refused with 413 (``max_body`` changes it).
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -81,8 +96,27 @@ def record_to_dict(record: InstanceRecord, base_url: str, runtime: Runtime) -> d
     }
 
 
+def _error_headers(error: DockyardError) -> list[tuple[str, str]]:
+    """The headers HTTP requires with some errors (RFC 9110): ``WWW-Authenticate`` with a
+    401, ``Allow`` (the verbs the resource answers) with a 405."""
+    if error.status == 401:
+        return [("WWW-Authenticate", 'Bearer realm="dockyard"')]
+    if error.status == 405:
+        details = error.details if isinstance(error.details, Mapping) else {}
+        allowed = [str(verb).upper() for verb in details.get("allowed") or ()]
+        if "GET" in allowed and "HEAD" not in allowed:
+            allowed.append("HEAD")  # answered as GET without the body
+        return [("Allow", ", ".join(allowed))]
+    return []
+
+
 def _error(error: DockyardError) -> Response:
-    return Response(json.dumps(error.to_dict()), status=error.status, mimetype=MimeTypes.JSON)
+    return Response(
+        json.dumps(error.to_dict()),
+        status=error.status,
+        headers=_error_headers(error),
+        mimetype=MimeTypes.JSON,
+    )
 
 
 def _unauthorized(message: str = "an API key is required") -> DockyardError:
@@ -173,12 +207,14 @@ def _merged_arguments(req: Request) -> dict[str, Any]:
     """The call's keyword arguments: GET from the query; POST (and others) the query <
     form < JSON body, merged in that order."""
     merged: dict[str, Any] = dict(req.args.items()) if req.query_string else {}
-    if req.method == "GET":
+    if req.method in ("GET", "HEAD"):
         return merged
     if req.mimetype in _FORM_TYPES:
         merged.update(req.form.items())
+        _refuse_cut_body(req)
         return merged
     data = req.get_data(cache=True)
+    _refuse_cut_body(req)
     if not data:
         return merged
     if not req.is_json:
@@ -187,12 +223,22 @@ def _merged_arguments(req: Request) -> dict[str, Any]:
             "send JSON (Content-Type: application/json), a form, or query parameters",
         )
     try:
-        body = json.loads(data)
+        body = json.loads(data, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _bad_request(
             f"the request body is not valid JSON: {exc}",
             "send a JSON object of keyword arguments",
         ) from None
+    except RecursionError:  # nested past the interpreter's stack
+        problem: str | None = f"nests lists and objects more than {MAX_JSON_DEPTH} levels deep"
+    else:
+        problem = json_text_problem(body, data)
+    if problem is not None:
+        raise _bad_request(
+            f"the JSON body {problem}",
+            "send Unicode text, finite numbers and at most "
+            f"{MAX_JSON_DEPTH} levels of nested lists and objects",
+        )
     if not isinstance(body, dict):
         raise _bad_request(
             f"the JSON body must be an object of arguments, got {type(body).__name__}",
@@ -200,6 +246,24 @@ def _merged_arguments(req: Request) -> dict[str, Any]:
         )
     merged.update(body)
     return merged
+
+
+def _refuse_cut_body(req: Request) -> None:
+    """Raise 413 for a body sent without a Content-Length (chunked) that went on past
+    the limit: werkzeug cuts such a body at ``max_content_length``, silently, and a cut
+    body must not be read as if it were the whole one."""
+    if req.content_length is not None or req.max_content_length is None:
+        return
+    stream = req.stream
+    more = isinstance(stream, LimitedStream) and stream.is_exhausted
+    if more and req.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+
+
+def _not_json(constant: str) -> Any:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which Python's parser accepts
+    but JSON (RFC 8259) has not."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _base_url(req: Request) -> str:
@@ -226,6 +290,10 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
     app = Flask("dockyard")
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["MAX_FORM_MEMORY_SIZE"] = max_body
+    # No automatic OPTIONS answers (Flask >= 3.1): their Allow would list every verb of
+    # every rule matching the path, not the verbs the route answers; OPTIONS is a 405
+    # naming those (RFC 9110 Allow), like any verb a route does not answer.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["dockyard.runtime"] = runtime
     store = runtime.store
 
@@ -259,7 +327,7 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
             user.handle if user is not None else None,
             workspace,
             instance,
-            req.method,
+            "GET" if req.method == "HEAD" else req.method,  # HEAD: GET without the body
             method,
             _merged_arguments(req),
             headers=RequestHeaders(req.environ),
@@ -268,7 +336,8 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
         )
         if response.error is not None:
             error = response.error
-            return error.status, _json_headers(request_id), json.dumps(error.to_dict()).encode()
+            headers = [*_json_headers(request_id), *_error_headers(error)]
+            return error.status, headers, json.dumps(error.to_dict()).encode()
         mime = response.mime_type
         if mime.startswith("text/") and "charset" not in mime:
             mime = f"{mime}; charset=utf-8"
@@ -295,7 +364,15 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
             code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(
                 status, "http_error"
             )
-            return _error(DockyardError(error.description or error.name, code=code, status=status))
+            allowed = error.valid_methods if isinstance(error, MethodNotAllowed) else None
+            return _error(
+                DockyardError(
+                    error.description or error.name,
+                    code=code,
+                    status=status,
+                    details={"allowed": sorted(allowed)} if allowed else None,
+                )
+            )
         error_id = uuid.uuid4().hex[:16]
         logger.exception("unexpected error serving %s [error id %s]", path, error_id)
         return _error(InternalError(f"internal error; error id {error_id}", error_id=error_id))
@@ -431,11 +508,38 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
         owned(workspace, instance)
         return task_json(runtime.tasks_of(workspace, instance).cancel_task(task_id))
 
+    register_explorer(app, runtime, caller)
+
+    server_rules: dict[int, Map] = {}  # the server's own rules, by the app's rule count
+
+    def refuse_wrong_verb_on_server_route() -> None:
+        """Raise 405 (its Allow naming the verbs) for a request that reached `invoke` only
+        because the server's own route on its path does not answer its verb (``GET
+        .../__tasks__``, ``PUT /__api__/instances/w/i``): no package route is asked."""
+        count = len(app.url_map._rules)
+        if count not in server_rules:
+            rules = [r for r in app.url_map.iter_rules() if r.endpoint not in ("invoke", "static")]
+            server_rules.clear()
+            server_rules[count] = Map(
+                [Rule(r.rule, methods=r.methods) for r in rules],
+                converters=app.url_map.converters,
+            )
+        try:
+            server_rules[count].bind("").match(request.path, method=request.method)
+        except MethodNotAllowed:
+            raise
+        except HTTPException:  # NotFound, or a redirect: not a server route
+            return
+
+    # Any verb a route might answer, and OPTIONS and TRACE, go to the package: HEAD is
+    # answered as GET, a verb the route does not answer is a 405 naming those it does.
     @app.route(
         "/<workspace>/<instance>/<path:method>",
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"],
     )
     def invoke(workspace: str, instance: str, method: str) -> Response:
+        if workspace.startswith("__") or method.partition("/")[0] in _SERVER_PATHS:
+            refuse_wrong_verb_on_server_route()
         status, headers, body = invocation(request, workspace, instance, method)
         return Response(body, status=status, headers=headers)
 
@@ -483,6 +587,7 @@ def create_app(runtime: Runtime, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
                 and not parts[1].startswith("__")
                 and parts[3] != "__openapi__"
                 and not parts[3].startswith("__tasks__")
+                and not parts[3].startswith("__docs__")
                 and "//" not in req.path  # Flask would redirect it to the merged path
             ):
                 try:

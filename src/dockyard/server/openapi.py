@@ -37,12 +37,15 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERRORS = {
     "400": "Malformed request body",
     "401": "Missing or invalid API key",
+    "403": "Refused (e.g. a URL an importer may not read)",
     "404": "Unknown instance or method",
     "405": "Wrong HTTP verb for this method",
     "409": "Conflict",
     "413": "Request body too large",
+    "415": "Unsupported media type (e.g. no blockifier for a file's type)",
     "422": "Invalid arguments",
     "500": "Internal error (see the server log for the error id)",
+    "502": "A plugin or the service it calls failed",
 }
 
 
@@ -99,18 +102,53 @@ def _add_components(
     return fixed
 
 
+# Return annotations (as `MethodSpec.returns` describes them) whose values may be sent
+# with any content type: an `InvocableResponse` says its own.
+_ANY_RETURNS = frozenset({"any", "object", "InvocableResponse"})
+_BINARY_RETURNS = frozenset({"bytes", "bytearray", "memoryview", "BytesIO"})
+
+
+def _union_members(described: str) -> list[str]:
+    """The members of a described union, ``"str | list[int | None]"`` ->
+    ``["str", "list[int | None]"]`` (one member if it is no union)."""
+    members, depth, current = [], 0, ""
+    for part in described.split(" | "):
+        current = f"{current} | {part}" if current else part
+        depth = current.count("[") - current.count("]")
+        if depth == 0:
+            members.append(current)
+            current = ""
+    return [*members, current] if current else members
+
+
+def _success_content(returns: str | None) -> dict[str, Any]:
+    """What a route whose return annotation is described as ``returns`` answers with, as
+    `InvocableResponse.from_value` sends a value: a ``str`` as text/plain, bytes as
+    application/octet-stream, anything else as JSON; no annotation, ``Any`` or an
+    `InvocableResponse`: any type."""
+    types: set[str] = set()
+    for member in _union_members(returns) if returns is not None else ["any"]:
+        if member in _ANY_RETURNS:
+            return {"*/*": {"schema": {}}}
+        if member == "str":
+            types.add("text/plain")
+        elif member == "enum":  # a str enum is sent as JSON, a Literal of str as text
+            types.update(("text/plain", "application/json"))
+        elif member in _BINARY_RETURNS:
+            types.add("application/octet-stream")
+        else:
+            types.add("application/json")
+    return {media_type: {"schema": {}} for media_type in sorted(types)}
+
+
 def _operation(method: MethodSpec, schemas: dict[str, Any], operation_id: str) -> dict[str, Any]:
     arguments = method.validator.json_schema(ref_template=_REF)
     arguments = _add_components(schemas, arguments.pop("$defs", {}), arguments)
-    returns_text = method.returns == "str"
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": (method.doc or method.name).splitlines()[0],
         "responses": {
-            "200": {
-                "description": "Success",
-                "content": {"text/plain" if returns_text else "application/json": {"schema": {}}},
-            },
+            "200": {"description": "Success", "content": _success_content(method.returns)},
             **{
                 status: {
                     "description": text,
@@ -156,12 +194,16 @@ def _error_responses(*statuses: str) -> dict[str, Any]:
 
 def _task_paths(schemas: dict[str, Any], methods: list[str]) -> dict[str, dict[str, Any]]:
     """The ``__tasks__`` routes of every instance (invoke_later over HTTP)."""
-    from dockyard.core.task import Task
+    from dockyard.core.task import MAX_DELAY_MS, Task
 
     task = Task.model_json_schema(ref_template=_REF)
     schemas["Task"] = {}  # reserved first, as Config: a user's model named Task is renamed
     schemas["Task"] = _add_components(schemas, task.pop("$defs", {}), task)
-    method_schema: dict[str, Any] = {"type": "string", "description": "the route to run"}
+    method_schema: dict[str, Any] = {
+        "type": "string",
+        "minLength": 1,
+        "description": "the route to run",
+    }
     if methods:
         method_schema["examples"] = methods
     schemas["TaskRequest"] = {
@@ -176,7 +218,7 @@ def _task_paths(schemas: dict[str, Any], methods: list[str]) -> dict[str, dict[s
                 "items": {"type": "string"},
                 "description": "ids of tasks of this instance to wait for",
             },
-            "delay_ms": {"type": ["integer", "null"], "minimum": 0},
+            "delay_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_DELAY_MS},
         },
     }
     task_response = {
@@ -197,7 +239,11 @@ def _task_paths(schemas: dict[str, Any], methods: list[str]) -> dict[str, dict[s
                         "application/json": {"schema": {"$ref": "#/components/schemas/TaskRequest"}}
                     },
                 },
-                "responses": {**task_response, **_error_responses("400", "401", "404", "422")},
+                "responses": {
+                    **task_response,
+                    # 405: the method exists, but not for the given verb.
+                    **_error_responses("400", "401", "404", "405", "413", "422"),
+                },
             }
         },
         "/__tasks__/{task_id}": {
